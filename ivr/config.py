@@ -1,0 +1,175 @@
+"""Settings: one YAML file + environment secrets -> frozen, typed objects.
+
+Defaults live here, in code. Secrets (passwords, DSNs) come from the
+environment, never from the file. Any unknown or invalid key fails at start-up
+with a message that names the key, e.g. ``config: ari.port: expected an integer``.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+
+class ConfigError(Exception):
+    """The configuration file or environment is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class AriSettings:
+    url: str = "http://127.0.0.1:8088"  # Asterisk's HTTP server (bound to loopback)
+    app: str = "myna-ivr"  # Stasis application name, as in the dialplan
+    username: str = "ivr"
+    password: str = field(default="", repr=False)  # env IVR_ARI_PASSWORD
+    reconnect_min: float = 0.5  # seconds; jittered exponential backoff
+    reconnect_max: float = 10.0
+    request_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    dsn: str = field(default="postgresql://127.0.0.1:5432/myna_ivr", repr=False)  # env IVR_DATABASE_URL
+    pool_min: int = 1
+    pool_max: int = 5
+    write_queue: int = 10000  # call records waiting for the database, before the oldest are spooled
+    spool_dir: str = "var/spool"  # records kept here while the database is unreachable
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    sounds_dir: str = "var/sounds"  # generated and converted audio; must be readable by Asterisk
+    speed: float = 1.0  # speaking speed of generated speech (1.0 = natural)
+    sample_rate: int = 8000  # 8000 -> .wav (slin), 16000 -> .sln16
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    file: str = ""  # a flow YAML used when no version is published; "" = the shipped default
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    json: str = "auto"  # "auto": JSON unless stderr is a terminal; "yes"/"no"
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls_cert: str = ""  # with tls_key, the site serves HTTPS itself (TLS 1.2/1.3 only)
+    tls_key: str = ""
+    allowlist: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # CIDRs allowed to reach the site
+    trusted_proxies: tuple[str, ...] = ()  # X-Forwarded-For is believed only from these
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    audit_retention_days: int = 1825
+
+
+@dataclass(frozen=True)
+class Settings:
+    ari: AriSettings = field(default_factory=AriSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    prompts: PromptSettings = field(default_factory=PromptSettings)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+
+
+# Environment variables that override one key each (secrets and deployment paths).
+ENVIRONMENT = {
+    "IVR_ARI_PASSWORD": ("ari", "password"),
+    "IVR_ARI_URL": ("ari", "url"),
+    "IVR_DATABASE_URL": ("database", "dsn"),
+    "IVR_SOUNDS_DIR": ("prompts", "sounds_dir"),
+    "IVR_SPOOL_DIR": ("database", "spool_dir"),
+}
+
+T = TypeVar("T")
+
+
+def load_settings(path: str | Path | None = None, env: typing.Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (may be None for defaults only), then apply the environment."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"config: cannot read {path}: {e.strerror}") from e
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config: {path} is not valid YAML: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config: {path} must be a mapping of sections")
+        raw = loaded or {}
+    for var, (section, key) in ENVIRONMENT.items():
+        if env.get(var):
+            sect = raw.setdefault(section, {})
+            if not isinstance(sect, dict):
+                raise ConfigError(f"config: {section}: expected a mapping")
+            sect[key] = env[var]
+    return _build(Settings, raw, "")
+
+
+def _build(cls: type[T], raw: Any, where: str) -> T:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: {where or 'top level'}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"config: {where}{key}: unknown key")
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in raw:
+            values[f.name] = _coerce(hints[f.name], raw[f.name], f"{where}{f.name}")
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"config: {where}{f.name}: required")
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    if is_dataclass(tp) and isinstance(tp, type):
+        return _build(tp, value, where + ".")
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"config: {where}: expected a list")
+        (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+        return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (types.UnionType, typing.Union):
+        raise ConfigError(f"config: {where}: unsupported type")  # pragma: no cover
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config: {where}: expected true or false")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        raise ConfigError(f"config: {where}: expected an integer")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return float(value) if isinstance(value, str) else _fail(where, "a number")
+        except ValueError:
+            return _fail(where, "a number")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config: {where}: expected a string")
+    raise ConfigError(f"config: {where}: unsupported type {tp}")  # pragma: no cover
+
+
+def _fail(where: str, what: str) -> Any:
+    raise ConfigError(f"config: {where}: expected {what}")

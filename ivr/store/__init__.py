@@ -1,0 +1,1 @@
+"""PostgreSQL storage: migrations, and call records written off the call path."""
