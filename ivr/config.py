@@ -44,6 +44,7 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class PromptSettings:
     sounds_dir: str = "var/sounds"  # generated and converted audio; must be readable by Asterisk
+    asterisk_dir: str = ""  # the same folder as Asterisk sees it (chroot/container); "" = sounds_dir
     speed: float = 1.0  # speaking speed of generated speech (1.0 = natural)
     sample_rate: int = 8000  # 8000 -> .wav (slin), 16000 -> .sln16
 
@@ -51,6 +52,11 @@ class PromptSettings:
 @dataclass(frozen=True)
 class FlowSettings:
     file: str = ""  # a flow YAML used when no version is published; "" = the shipped default
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    drain_seconds: float = 30.0  # on shutdown, calls in progress get this long to finish
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class AdminSettings:
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     audit_retention_days: int = 1825
+    cookie_secure: bool = True  # Secure cookies; false only for plain-HTTP tests on localhost
+    login_max_failures: int = 10  # failed logins per account and per source address ...
+    login_window_minutes: int = 5  # ... within this window, before logins are refused
+    site_name: str = "IVR 管理画面"  # shown in the header and page titles
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     prompts: PromptSettings = field(default_factory=PromptSettings)
     flow: FlowSettings = field(default_factory=FlowSettings)
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
 

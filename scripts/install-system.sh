@@ -7,6 +7,8 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 for pkg in sip-tester debootstrap postgresql chromium fonts-noto-cjk ca-certificates; do
   have "$pkg" || need+=("$pkg")
 done
+# A Debian python3 without ensurepip cannot make the project's virtual environment.
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-system: missing packages ${need[*]} and not root; install them with apt-get" >&2

@@ -38,3 +38,17 @@ async def db(database_dsn: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_dsn)
     yield conn
     await conn.close()
+
+
+def pytest_report_header() -> list[str]:
+    """Say loudly which Asterisk the end-to-end tests run against."""
+    from ivr.dev.asterisk import AsteriskSetupError, load_install
+
+    try:
+        install = load_install()
+    except AsteriskSetupError as e:
+        return [f"asterisk: NOT INSTALLED ({e})"]
+    if install.is_fallback:
+        return ["!" * 70, f"asterisk: FALLBACK {install.version} — not the production release (22 LTS)",
+                "!" * 70]
+    return [f"asterisk: {install.version} ({install.mode})"]

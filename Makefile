@@ -1,0 +1,53 @@
+# The two commands that matter: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DIGITS ?= 1
+
+.PHONY: run test call deps system asterisk venv lint unit e2e admin-tests clean bench migrate
+
+run: deps ## Start PostgreSQL (configured or private), Asterisk and the controller
+	$(BIN)/python -m ivr.dev.run
+
+test: deps lint ## Lint, then unit, admin-site and end-to-end tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+call: ## Place a real SIPp test call into the running system: make call DIGITS="1"
+	$(BIN)/python -m ivr.dev.call --digits "$(DIGITS)"
+
+deps: system asterisk venv
+
+system:
+	bash scripts/install-system.sh
+
+asterisk: system
+	bash scripts/install-asterisk.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check ivr tests
+	$(BIN)/mypy --strict ivr
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+e2e: deps
+	$(BIN)/python -m pytest -q tests/e2e
+
+migrate: venv
+	$(BIN)/python -m ivr migrate
+
+lock: ## Re-resolve requirements.lock from pyproject.toml
+	$(BIN)/pip install -q uv && $(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

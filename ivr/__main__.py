@@ -1,0 +1,98 @@
+"""Command line: ``ivr run | migrate | prompts build | flow validate FILE | config check``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from ivr.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = args.config or os.environ.get("IVR_CONFIG") or None
+    return load_settings(path)
+
+
+async def _migrate(settings: Settings) -> int:
+    from ivr.store.migrate import migrate
+
+    conn = await asyncpg.connect(settings.database.dsn)
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    for m in applied:
+        print(f"applied {m.version:04d}_{m.name}")
+    print(f"database up to date ({len(applied)} applied now)")
+    return 0
+
+
+def _prompts_build(settings: Settings) -> int:
+    from ivr.app import load_service_flow, prompt_library
+    from ivr.call.prompts import PromptResolver
+
+    resolver = PromptResolver(prompt_library(settings), load_service_flow(settings))
+    built = asyncio.run(resolver.prebuild())
+    print(f"{built} prompts ready in {resolver.library.sounds_dir}")
+    return 0
+
+
+def _flow_validate(path: str) -> int:
+    from ivr.flow.errors import FlowError
+    from ivr.flow.loader import load_flow_file
+
+    try:
+        flow = load_flow_file(Path(path))
+    except FlowError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(f"{path}: valid ({len(flow.nodes)} nodes, {len(flow.prompts)} prompts)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ivr", description="マイナ保険証 IVR call controller")
+    parser.add_argument("--config", help="YAML settings file (default: $IVR_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the call controller")
+    sub.add_parser("migrate", help="apply database migrations (safe to run twice)")
+    prompts = sub.add_parser("prompts", help="prompt audio")
+    prompts.add_argument("action", choices=["build"])
+    flow = sub.add_parser("flow", help="call flows")
+    flow.add_argument("action", choices=["validate"])
+    flow.add_argument("file")
+    cfg = sub.add_parser("config", help="configuration")
+    cfg.add_argument("action", choices=["check"])
+    args = parser.parse_args(argv)
+
+    if args.command == "flow":
+        return _flow_validate(args.file)
+    try:
+        settings = _settings(args)
+    except ConfigError as e:
+        print(f"ivr: {e}", file=sys.stderr)
+        return 2
+
+    from ivr import log
+
+    log.configure(settings.log.level, settings.log.json)
+    if args.command == "config":
+        print("configuration valid")
+        return 0
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if args.command == "prompts":
+        return _prompts_build(settings)
+    from ivr.app import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

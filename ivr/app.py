@@ -1,0 +1,109 @@
+"""The controller's wiring: one explicit function builds and runs everything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+import structlog
+
+from ivr.ari.client import AriClient
+from ivr.ari.connection import AriConnection
+from ivr.ari.events import Channel
+from ivr.call.context import caller_type
+from ivr.call.dispatcher import Dispatcher
+from ivr.call.prompts import PromptResolver
+from ivr.call.session import CallServices, CallSession
+from ivr.calendar import hours
+from ivr.config import Settings
+from ivr.flow.engine import CallContext, Engine
+from ivr.flow.loader import load_flow_file
+from ivr.flow.model import Flow
+from ivr.log import TOKYO
+from ivr.prompts.library import PromptLibrary
+from ivr.store.calls import CallRecorder
+
+log = structlog.get_logger("ivr")
+
+DEFAULT_FLOW = Path(__file__).parent / "flows" / "default.yaml"
+
+
+def prompt_library(settings: Settings) -> PromptLibrary:
+    p = settings.prompts
+    return PromptLibrary(Path(p.sounds_dir).resolve(), p.asterisk_dir or str(Path(p.sounds_dir).resolve()),
+                         p.speed, p.sample_rate)
+
+
+def load_service_flow(settings: Settings) -> Flow:
+    return load_flow_file(Path(settings.flow.file) if settings.flow.file else DEFAULT_FLOW)
+
+
+class Controller:
+    """Holds the long-lived parts; ``run()`` supervises them until stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.flow = load_service_flow(settings)
+        self.engine = Engine(self.flow)
+        self.library = prompt_library(settings)
+        self.resolver = PromptResolver(self.library, self.flow)
+        self.recorder = CallRecorder(settings.database.dsn, Path(settings.database.spool_dir),
+                                     settings.database.write_queue)
+        self.latencies: list[float] = []
+        self.dispatcher: Dispatcher | None = None
+        self.connection: AriConnection | None = None
+        self.stopping = asyncio.Event()
+
+    def _make_session(self, services: CallServices) -> object:
+        def make(channel: Channel, args: tuple[str, ...]) -> CallSession:
+            dialled = args[1] if len(args) > 1 and args[1] else channel.exten
+            now = datetime.now(TOKYO)
+            ctx = CallContext(
+                caller=channel.caller_number, dialled=dialled,
+                caller_type=caller_type(channel.caller_number), calendar=hours.state_at(now),
+                variables={"next_open": hours.speak_datetime(hours.next_open(now))},
+            )
+            return CallSession(channel, dialled, self.engine, ctx, services)
+
+        return make
+
+    async def run(self) -> None:
+        a = self.settings.ari
+        built = await self.resolver.prebuild()
+        log.info("prompts_ready", built=built, sounds_dir=str(self.library.sounds_dir))
+        connector = aiohttp.TCPConnector(limit=50)  # stays below Asterisk's HTTP session limit
+        async with aiohttp.ClientSession(connector=connector) as http:
+            client = AriClient(http, a.url, a.username, a.password, a.request_timeout)
+            services = CallServices(client, self.recorder, self.resolver, self.latencies.append)
+            self.dispatcher = Dispatcher(client, a.app, self._make_session(services))  # type: ignore[arg-type]
+            self.connection = AriConnection(client, http, a.app, self.dispatcher,
+                                            a.reconnect_min, a.reconnect_max)
+            writer = asyncio.create_task(self.recorder.run(), name="recorder")
+            ari_task = asyncio.create_task(self.connection.run(), name="ari")
+            log.info("controller_started", app=a.app, ari=a.url, flow=self.flow.name)
+            try:
+                await self.stopping.wait()
+            finally:
+                # New calls go back to the dialplan's apology; calls in progress finish.
+                self.dispatcher.accepting = False
+                await self.dispatcher.drain(self.settings.controller.drain_seconds)
+                ari_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ari_task
+                await self.recorder.close()
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+                log.info("controller_stopped", calls=self.dispatcher.calls_started)
+
+
+async def serve(settings: Settings) -> None:
+    controller = Controller(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, controller.stopping.set)
+    await controller.run()

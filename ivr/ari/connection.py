@@ -1,0 +1,86 @@
+"""The ARI event WebSocket: connect, decode, hand over, reconnect.
+
+Asterisk does not replay events missed while the socket was down, so after
+every (re)connection the handler reconciles: it asks which channels sit in our
+Stasis app now and compares that with the calls it knows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Protocol
+
+import aiohttp
+import structlog
+
+from ivr.ari.client import AriClient
+from ivr.ari.events import AriEvent, decode
+
+log = structlog.get_logger("ivr.ari")
+
+
+class EventHandler(Protocol):
+    def on_event(self, event: AriEvent) -> None:
+        """Route one event; must not block (it runs on the socket's reader)."""
+
+    async def on_connected(self) -> None:
+        """Called after each successful (re)connection, before events are read."""
+
+    def on_disconnected(self) -> None: ...
+
+
+class AriConnection:
+    def __init__(self, client: AriClient, session: aiohttp.ClientSession, app: str,
+                 handler: EventHandler, backoff_min: float = 0.5, backoff_max: float = 10.0) -> None:
+        self._client = client
+        self._session = session
+        self._app = app
+        self._handler = handler
+        self._min = backoff_min
+        self._max = backoff_max
+        self.connected = asyncio.Event()
+        self.connects = 0
+
+    @property
+    def _ws_url(self) -> str:
+        base = self._client.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        return f"{base}/events?app={self._app}&subscribeAll=false"
+
+    async def run(self) -> None:
+        """Stay connected until cancelled, with jittered exponential backoff."""
+        delay = self._min
+        while True:
+            try:
+                async with self._session.ws_connect(self._ws_url, headers=self._client.headers,
+                                                    heartbeat=10.0, max_msg_size=0) as ws:
+                    self.connects += 1
+                    self.connected.set()
+                    delay = self._min
+                    log.info("ari_connected", url=self._ws_url, connects=self.connects)
+                    await self._handler.on_connected()
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            self._dispatch(msg.data)
+                        elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                            break
+                    log.warning("ari_disconnected", code=ws.close_code)
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                log.warning("ari_connect_failed", error=repr(e), retry_in=round(delay, 2))
+            finally:
+                if self.connected.is_set():
+                    self.connected.clear()
+                    self._handler.on_disconnected()
+            # Full jitter: many controllers restarting together do not stampede Asterisk.
+            await asyncio.sleep(random.uniform(self._min / 2, delay))
+            delay = min(delay * 2, self._max)
+
+    def _dispatch(self, data: str) -> None:
+        try:
+            raw = json.loads(data)
+        except ValueError:
+            log.warning("ari_bad_message", size=len(data))
+            return
+        if isinstance(raw, dict):
+            self._handler.on_event(decode(raw))

@@ -1,0 +1,99 @@
+"""Routes ARI events to the call they belong to; starts and reconciles calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from ivr.ari import events as ari
+from ivr.ari.client import AriClient, AriError
+from ivr.call.session import CallSession
+
+log = structlog.get_logger("ivr.dispatch")
+
+SessionFactory = Callable[[ari.Channel, tuple[str, ...]], CallSession]
+
+
+class Dispatcher:
+    def __init__(self, client: AriClient, app: str, make_session: SessionFactory) -> None:
+        self._client = client
+        self._app = app
+        self._make = make_session
+        self.sessions: dict[str, CallSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls_started = 0
+        self.accepting = True
+
+    @property
+    def active(self) -> int:
+        return len(self.sessions)
+
+    def on_event(self, event: ari.AriEvent) -> None:
+        if isinstance(event, ari.StasisStart):
+            self._start(event.channel, event.args)
+            return
+        channel_id = ari.channel_of(event)
+        session = self.sessions.get(channel_id) if channel_id else None
+        if session is not None:
+            session.deliver(event)
+
+    async def on_connected(self) -> None:
+        """Adopt calls that entered the app while we were away; end those that left."""
+        try:
+            channels = await self._client.channels()
+        except AriError as e:
+            log.error("reconcile_failed", error=str(e))
+            return
+        present = {c.id: c for c in channels if c.in_app(self._app)}
+        for channel in present.values():
+            if channel.id not in self.sessions:
+                args = tuple(channel.app_data.split(",")[1:])
+                log.info("reconcile_adopt", channel_id=channel.id)
+                self._start(channel, args)
+        for channel_id, session in list(self.sessions.items()):
+            if channel_id not in present:
+                log.info("reconcile_gone", channel_id=channel_id)
+                session.deliver(ari.StasisEnd(session.channel))
+
+    def on_disconnected(self) -> None:
+        log.warning("ari_lost", active_calls=self.active)
+
+    def _start(self, channel: ari.Channel, args: tuple[str, ...]) -> None:
+        if channel.id in self.sessions:
+            return
+        if not self.accepting:
+            task = asyncio.create_task(self._refuse(channel.id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        session = self._make(channel, args)
+        self.sessions[channel.id] = session
+        self.calls_started += 1
+        task = asyncio.create_task(session.run(), name=f"call-{channel.id}")
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            self.sessions.pop(channel.id, None)
+
+        task.add_done_callback(done)
+
+    async def _refuse(self, channel_id: str) -> None:
+        """Shutting down: hand the call back to the dialplan, which apologises."""
+        try:
+            await self._client.set_variable(channel_id, "IVR_FALLBACK", "1")
+            await self._client.continue_in_dialplan(channel_id)
+        except AriError as e:
+            log.warning("refuse_failed", channel_id=channel_id, error=str(e))
+
+    async def drain(self, timeout: float) -> None:
+        """Let calls in progress finish, up to ``timeout``; then stop the rest."""
+        if self._tasks:
+            log.info("draining_calls", active=len(self._tasks), timeout=timeout)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)

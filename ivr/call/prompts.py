@@ -1,0 +1,54 @@
+"""Prompt ids of a flow -> media URIs, synthesising speech on a cache miss."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from ivr.flow.model import Flow
+from ivr.prompts.library import PromptLibrary
+
+log = structlog.get_logger("ivr.prompts")
+
+
+class PromptResolver:
+    """Resolves the prompts of the flow a call runs on (each call keeps its flow)."""
+
+    def __init__(self, library: PromptLibrary, flow: Flow) -> None:
+        self.library = library
+        self.flow = flow
+
+    def for_flow(self, flow: Flow) -> PromptResolver:
+        return PromptResolver(self.library, flow)
+
+    async def media(self, prompt_ids: Sequence[str], variables: Mapping[str, str]) -> list[str]:
+        out = []
+        for pid in prompt_ids:
+            spec = self.flow.prompts[pid]
+            if spec.file:
+                out.append(self.library.media(f"uploads/{spec.file.rsplit('.', 1)[0]}"))
+                continue
+            try:
+                text = spec.render(variables)
+            except (KeyError, ValueError, IndexError):
+                log.warning("prompt_variable_missing", prompt=pid)
+                text = spec.text.replace("{", "").replace("}", "")
+            out.append(self.library.media(await self.library.ensure_text(text)))
+        return out
+
+    def system(self, name: str) -> str:
+        return self.library.media(f"system/{name}")
+
+    async def prebuild(self) -> int:
+        """Synthesise every prompt without placeholders now, so calls never wait for it."""
+        built = 0
+        for pid in sorted(self.flow.prompt_ids_used()):
+            spec = self.flow.prompts[pid]
+            if spec.file or spec.variables:
+                continue
+            await self.library.ensure_text(spec.text)
+            built += 1
+        await asyncio.to_thread(self.library.build_system)
+        return built

@@ -1,0 +1,241 @@
+"""One call: a task that owns the call's state, feeds events to the engine and
+carries out the engine's commands through ARI, in order.
+
+All ARI outcomes that mean "the caller is gone" (404, StasisEnd, hang-up
+events) become one engine event, ``CallerHungUp``, handled in ``_execute``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from ivr.ari import events as ari
+from ivr.ari.client import AriClient, AriError, Gone
+from ivr.call.prompts import PromptResolver
+from ivr.flow import commands as cmd
+from ivr.flow import events as fe
+from ivr.flow.engine import CallContext, CallState, Engine
+from ivr.log import TOKYO
+from ivr.store.calls import CallRecorder, CallRow, EventRow
+
+log = structlog.get_logger("ivr.call")
+
+SessionEvent = ari.AriEvent | fe.TimerFired | fe.ActionResult | fe.PlaybackFinished
+
+
+@dataclass
+class CallServices:
+    """What every call uses; built once by the application."""
+
+    client: AriClient
+    recorder: CallRecorder
+    prompts: PromptResolver
+    on_latency: Callable[[float], None] = lambda _s: None  # DTMF -> next prompt, seconds
+
+
+@dataclass
+class _Live:
+    """Mutable bookkeeping of one call's ARI side (the engine's state is separate)."""
+
+    playbacks: dict[str, str] = field(default_factory=dict)  # ARI playback id -> engine token
+    tokens: dict[str, str] = field(default_factory=dict)  # engine token -> ARI playback id
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    hung_up: bool = False
+    dtmf_at: float | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(TOKYO)
+
+
+class CallSession:
+    def __init__(self, channel: ari.Channel, dialled: str, engine: Engine, ctx: CallContext,
+                 services: CallServices, flow_version: int | None = None) -> None:
+        self.id = uuid.uuid4()
+        self.channel = channel
+        self.engine = engine
+        self.ctx = ctx
+        self.services = services
+        self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self._live = _Live()
+        self._seq = 0
+        self._row = CallRow(id=self.id, channel_id=channel.id, caller=ctx.caller, dialled=dialled,
+                            started_at=_now(), flow_version=flow_version)
+        self._log = log.bind(call_id=str(self.id), channel_id=channel.id)
+
+    def deliver(self, event: SessionEvent) -> None:
+        self.queue.put_nowait(event)
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        outcome = "error"
+        state: CallState | None = None
+        self.services.recorder.submit(self._row)
+        self._log.info("call_started", caller=self.ctx.caller, dialled=self._row.dialled,
+                       caller_type=self.ctx.caller_type, calendar=self.ctx.calendar)
+        try:
+            state, commands = self.engine.start(self.ctx)
+            outcome = await self._execute_all(state, commands) or outcome
+            while not state.finished:
+                event = self._translate(await self.queue.get())
+                if event is None:
+                    continue
+                state, commands = self.engine.handle(state, event)
+                outcome = await self._execute_all(state, commands) or outcome
+                if isinstance(event, fe.CallerHungUp):
+                    outcome = "caller_hangup" if outcome == "error" else outcome
+                    break
+        except asyncio.CancelledError:
+            outcome = "controller_stopped"
+            raise
+        except Exception:
+            self._log.exception("call_failed")
+            await self._apologise()
+        finally:
+            await self._finish(state, outcome, started)
+
+    def _translate(self, event: SessionEvent) -> fe.Event | None:
+        live = self._live
+        match event:
+            case ari.ChannelDtmfReceived(digit=digit):
+                live.dtmf_at = time.monotonic()
+                return fe.DigitPressed(digit)
+            case ari.PlaybackStarted(playback=pb):
+                if live.dtmf_at is not None:
+                    self.services.on_latency(time.monotonic() - live.dtmf_at)
+                    self._log.debug("dtmf_to_prompt", ms=round((time.monotonic() - live.dtmf_at) * 1000, 1))
+                    live.dtmf_at = None
+                return None
+            case ari.PlaybackFinished(playback=pb):
+                token = live.playbacks.pop(pb.id, None)
+                if token is None:
+                    return None
+                live.tokens.pop(token, None)
+                return fe.PlaybackFinished(token)
+            case ari.StasisEnd() | ari.ChannelHangupRequest() | ari.ChannelDestroyed():
+                live.hung_up = True
+                return fe.CallerHungUp()
+            case fe.TimerFired(token=token):
+                live.timers.pop(token, None)
+                return event
+            case fe.ActionResult() | fe.PlaybackFinished():
+                return event
+        return None
+
+    async def _execute_all(self, state: CallState, commands: list[cmd.Command]) -> str | None:
+        outcome: str | None = None
+        for command in commands:
+            try:
+                outcome = await self._execute(command) or outcome
+            except Gone:
+                if not self._live.hung_up:
+                    self._live.hung_up = True
+                    self.deliver(ari.StasisEnd(self.channel))
+        self._row = replace(self._row, digits="".join(state.digits), last_node=state.node)
+        return outcome
+
+    async def _execute(self, command: cmd.Command) -> str | None:
+        client, live = self.services.client, self._live
+        match command:
+            case cmd.Answer():
+                await client.answer(self.channel.id)
+                self._row = replace(self._row, answered_at=_now())
+                self.services.recorder.submit(self._row)
+            case cmd.Play(token=token, prompts=prompts, variables=variables):
+                media = await self.services.prompts.media(prompts, {**self.ctx.variables, **variables})
+                playback_id = str(uuid.uuid4())
+                live.playbacks[playback_id] = token
+                live.tokens[token] = playback_id
+                try:
+                    await client.play(self.channel.id, playback_id, media)
+                except Gone:
+                    raise
+                except AriError as e:
+                    # A prompt that cannot play must not wedge the call: carry on as if it ended.
+                    self._log.error("play_failed", prompts=prompts, error=str(e))
+                    live.playbacks.pop(playback_id, None)
+                    live.tokens.pop(token, None)
+                    self.deliver(fe.PlaybackFinished(token))
+                else:
+                    self._log.info("play", token=token, prompts=list(prompts))
+            case cmd.StopPlayback(token=token):
+                running = live.tokens.get(token)
+                if running is not None:
+                    try:
+                        await client.stop_playback(running)
+                    except Gone:
+                        pass  # it had just finished by itself
+            case cmd.StartTimer(token=token, seconds=seconds):
+                old = live.timers.pop(token, None)
+                if old is not None:
+                    old.cancel()
+                loop = asyncio.get_running_loop()
+                live.timers[token] = loop.call_later(seconds, self.deliver, fe.TimerFired(token))
+            case cmd.CancelTimer(token=token):
+                handle = live.timers.pop(token, None)
+                if handle is not None:
+                    handle.cancel()
+            case cmd.SendSms(token=token) | cmd.Transfer(token=token):
+                # SMS and transfers arrive with their own issues; until then the flow's
+                # fallback path runs, so the caller is never left waiting.
+                self._log.warning("action_unavailable", action=type(command).__name__)
+                self.deliver(fe.ActionResult(token, "unavailable"))
+            case cmd.Hangup(outcome=outcome):
+                if not live.hung_up:
+                    await client.hangup(self.channel.id)
+                    live.hung_up = True
+                return outcome
+            case cmd.Record(kind=kind, node=node, detail=detail):
+                self._record(kind, node, detail)
+        return None
+
+    def _record(self, kind: str, node: str, detail: dict[str, Any]) -> None:
+        self._seq += 1
+        if kind == "enter":
+            self._row = replace(self._row, path=(*self._row.path, node))
+        self.services.recorder.submit(
+            EventRow(self.id, self._seq, _now(), kind, node, {k: str(v) for k, v in detail.items()}))
+        self._log.info("flow_step", kind=kind, node=node, **{k: str(v) for k, v in detail.items()})
+
+    async def _apologise(self) -> None:
+        """After an internal error: say sorry and hang up rather than leave silence."""
+        if self._live.hung_up:
+            return
+        playback_id = str(uuid.uuid4())
+        try:
+            await self.services.client.play(self.channel.id, playback_id,
+                                            [self.services.prompts.system("error")])
+            async with asyncio.timeout(30):
+                while True:
+                    event = await self.queue.get()
+                    if isinstance(event, ari.PlaybackFinished) and event.playback.id == playback_id:
+                        return
+                    if isinstance(event, ari.StasisEnd | ari.ChannelHangupRequest):
+                        self._live.hung_up = True
+                        return
+        except (AriError, TimeoutError):
+            pass
+
+    async def _finish(self, state: CallState | None, outcome: str, started: float) -> None:
+        for handle in self._live.timers.values():
+            handle.cancel()
+        if not self._live.hung_up and outcome != "controller_stopped":
+            try:
+                await self.services.client.hangup(self.channel.id)
+            except AriError:
+                pass
+        self._row = replace(self._row, ended_at=_now(), outcome=outcome,
+                            last_node=state.node if state else None,
+                            digits="".join(state.digits) if state else self._row.digits)
+        self.services.recorder.submit(self._row)
+        self._log.info("call_summary", outcome=outcome, caller=self._row.caller,
+                       digits=self._row.digits, path=list(self._row.path),
+                       seconds=round(time.monotonic() - started, 2))

@@ -1,0 +1,1 @@
+"""Prompts: Japanese text -> speech -> audio files Asterisk plays without transcoding."""

@@ -1,0 +1,94 @@
+"""The prompt cache: text + voice settings -> an audio file Asterisk can play.
+
+Files are named by a hash of everything that changes the audio, so a prompt is
+synthesised once, and editing a prompt's text never serves stale audio.
+``sounds_dir`` is where this process writes; ``asterisk_dir`` is the same folder
+as Asterisk sees it (they differ when Asterisk runs in a chroot or container).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.prompts import audio, tts
+
+VOICE = "openjtalk-mei_normal-1"  # bump when the synthesis pipeline changes
+
+# Played by the dialplan itself when the controller is not connected.
+SYSTEM_PROMPTS = {
+    "fallback": (
+        "お電話ありがとうございます。申し訳ございません。ただいま、システムの不具合により、"
+        "ご案内ができません。恐れ入りますが、しばらくたってから、おかけ直しください。"
+    ),
+    "error": (
+        "申し訳ございません。システムの不具合により、ご案内を続けることができません。"
+        "恐れ入りますが、しばらくたってから、おかけ直しください。"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PromptLibrary:
+    sounds_dir: Path
+    asterisk_dir: str
+    speed: float = 1.0
+    rate: int = 8000
+
+    @property
+    def ext(self) -> str:
+        return audio.SUPPORTED_RATES[self.rate]
+
+    def key(self, text: str) -> str:
+        h = hashlib.sha256(f"{VOICE}|{self.speed}|{self.rate}|{text}".encode())
+        return h.hexdigest()[:24]
+
+    def media(self, relative: str) -> str:
+        """ARI media URI for a file below the sounds folder (no extension)."""
+        return f"sound:{self.asterisk_dir.rstrip('/')}/{relative}"
+
+    def build_text(self, text: str) -> str:
+        """Synthesise ``text`` if not cached; return its path relative to the folder."""
+        rel = f"tts/{self.key(text)}"
+        self._write_if_missing(rel, lambda: self._speak(text))
+        return rel
+
+    async def ensure_text(self, text: str) -> str:
+        """Like build_text, off the event loop (synthesis takes ~0.2 s per sentence)."""
+        rel = f"tts/{self.key(text)}"
+        if not (self.sounds_dir / f"{rel}{self.ext}").exists():
+            await asyncio.to_thread(self.build_text, text)
+        return rel
+
+    def build_system(self) -> None:
+        """Write the fixed-name prompts the dialplan plays (system/fallback, ...)."""
+        for name, text in SYSTEM_PROMPTS.items():
+            target = self.sounds_dir / "system" / f"{name}{self.ext}"
+            key_file = target.with_suffix(".key")
+            if target.exists() and key_file.exists() and key_file.read_text() == self.key(text):
+                continue
+            self._write(target, self._speak(text))
+            key_file.write_text(self.key(text))
+
+    def _speak(self, text: str) -> bytes:
+        samples, rate = tts.synthesize(text, self.speed)
+        return audio.encode(audio.to_pcm16(samples, rate, self.rate), self.rate)
+
+    def _write_if_missing(self, rel: str, make: Callable[[], bytes]) -> None:
+        target = self.sounds_dir / f"{rel}{self.ext}"
+        if target.exists():
+            return
+        self._write(target, make())
+
+    @staticmethod
+    def _write(target: Path, data: bytes) -> None:
+        # Write then rename: Asterisk must never open a half-written file.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)
+        tmp.replace(target)

@@ -1,0 +1,121 @@
+"""A real SIP call through Asterisk reaches the controller, follows the caller's key
+and is recorded; with the controller down the dialplan apologises; after ARI drops
+or Asterisk restarts the controller reconnects by itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from ivr.dev.sipp import Step, place_call
+from ivr.dev.stack import Stack
+from ivr.flow.model import Flow
+from ivr.log import TOKYO
+from ivr.prompts.library import PromptLibrary
+from tests.e2e.helpers import CALLER, DIALLED, prompt_ms, prompt_path, wait_call
+from tests.e2e.tcpproxy import TcpProxy
+
+
+async def _menu_call(stack: Stack, library: PromptLibrary, flow: Flow, digit: str) -> None:
+    """Call in, press ``digit`` while the main menu plays, listen briefly, hang up."""
+    press_at = prompt_ms(library, flow, "welcome") + 2000  # inside the main menu prompt
+    result = await place_call(stack.asterisk.sip_port, DIALLED, CALLER,
+                              [Step(press_at, digit)], tail_ms=2500)
+    assert result.ok, result.output
+
+
+async def test_digit_follows_flow_and_is_recorded(
+    stack: Stack, library: PromptLibrary, flow: Flow, db: asyncpg.Connection
+) -> None:
+    """Pressing 1 at the main menu plays the registration guidance and is stored."""
+    since = datetime.now(TOKYO)
+    asterisk_log_before = len(stack.asterisk.log_text())
+    await _menu_call(stack, library, flow, "1")
+
+    row = await wait_call(db, since)
+    assert row["digits"] == "1"
+    assert row["dialled"] == DIALLED
+    assert row["answered_at"] is not None and row["ended_at"] > row["answered_at"]
+    assert row["outcome"] == "caller_hangup"
+    assert row["path"][:3] == ["service_check", "welcome", "main_menu"]
+    assert "guide_registration" in row["path"]
+
+    key = await db.fetchrow(
+        "SELECT * FROM call_events WHERE call_id = $1 AND kind = 'key'", row["id"])
+    assert key["node"] == "main_menu"
+
+    # The controller saw the digit, and Asterisk really played the guidance file.
+    await stack.wait_log("flow_step", kind="key", node="main_menu", since_start=True)
+    new_log = stack.asterisk.log_text()[asterisk_log_before:]
+    assert "DTMF end '1' received" in new_log
+    assert prompt_path(library, flow, "guide_registration") in new_log
+    summary = [e for e in stack.log_entries() if e.get("event") == "call_summary"]
+    assert summary and summary[-1]["digits"] == "1"
+    assert summary[-1]["caller"] == "*******5678"  # numbers are masked in logs
+
+
+async def test_invalid_key_then_valid(
+    stack: Stack, library: PromptLibrary, flow: Flow, db: asyncpg.Connection
+) -> None:
+    """An unassigned key plays the invalid-key prompt and the menu again, then 2 works."""
+    since = datetime.now(TOKYO)
+    first = prompt_ms(library, flow, "welcome") + 2000
+    again = prompt_ms(library, flow, "invalid") + 2500
+    result = await place_call(stack.asterisk.sip_port, DIALLED, CALLER,
+                              [Step(first, "8"), Step(again, "2")], tail_ms=2000)
+    assert result.ok, result.output
+    row = await wait_call(db, since)
+    assert row["digits"] == "82"
+    kinds = [r["kind"] for r in await db.fetch(
+        "SELECT kind FROM call_events WHERE call_id = $1 AND node = 'main_menu' ORDER BY seq",
+        row["id"])]
+    assert "invalid" in kinds and "key" in kinds
+    assert "guide_certificate" in row["path"]
+
+
+async def test_controller_down_caller_hears_apology(stack: Stack, db: asyncpg.Connection) -> None:
+    """With the controller stopped, Asterisk plays the fallback prompt and hangs up."""
+    stack.stop_controller()
+    try:
+        before = len(stack.asterisk.log_text())
+        result = await place_call(stack.asterisk.sip_port, DIALLED, CALLER, [], end="await_bye",
+                                  timeout=60)
+        assert result.ok, result.output  # Asterisk sent BYE: the call ended, no dead air
+        new_log = stack.asterisk.log_text()[before:]
+        assert "IVR-FALLBACK controller unavailable: STASISSTATUS=FAILED" in new_log
+        assert f"{stack.asterisk.sounds_ast_dir}/system/fallback" in new_log
+    finally:
+        stack.start_controller()
+        await stack.wait_log("ari_connected", timeout=120)
+
+
+async def test_reconnects_after_ari_connection_cut(
+    stack: Stack, ari_proxy: TcpProxy, library: PromptLibrary, flow: Flow,
+    db: asyncpg.Connection,
+) -> None:
+    """When the ARI connection is cut the controller reconnects and handles the next call."""
+    assert ari_proxy.cut() >= 1
+    await stack.wait_log("ari_disconnected", timeout=10)
+    connected = await stack.wait_log("ari_connected", timeout=20, connects=2)
+    assert connected["connects"] == 2
+    since = datetime.now(TOKYO)
+    await _menu_call(stack, library, flow, "1")
+    row = await wait_call(db, since)
+    assert row["digits"] == "1" and "guide_registration" in row["path"]
+
+
+async def test_reconnects_after_asterisk_restart(
+    stack: Stack, library: PromptLibrary, flow: Flow, db: asyncpg.Connection
+) -> None:
+    """Asterisk restarts under a running controller; the next call is handled normally."""
+    connects = max(e.get("connects", 0) for e in stack.log_entries() if e.get("event") == "ari_connected")
+    stack.asterisk.stop()
+    await stack.wait_log("ari_disconnected", timeout=15)
+    stack.asterisk.start()
+    await stack.asterisk.wait_ready()
+    await stack.wait_log("ari_connected", timeout=30, connects=connects + 1)
+    since = datetime.now(TOKYO)
+    await _menu_call(stack, library, flow, "1")
+    row = await wait_call(db, since)
+    assert row["digits"] == "1" and row["outcome"] == "caller_hangup"
