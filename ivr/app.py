@@ -14,11 +14,11 @@ import structlog
 from ivr.ari.client import AriClient
 from ivr.ari.connection import AriConnection
 from ivr.ari.events import Channel
+from ivr.calendar import hours
 from ivr.call.context import caller_type
 from ivr.call.dispatcher import Dispatcher
 from ivr.call.prompts import PromptResolver
 from ivr.call.session import CallServices, CallSession
-from ivr.calendar import hours
 from ivr.config import Settings
 from ivr.flow.engine import CallContext, Engine
 from ivr.flow.loader import load_flow_file
@@ -34,8 +34,12 @@ DEFAULT_FLOW = Path(__file__).parent / "flows" / "default.yaml"
 
 def prompt_library(settings: Settings) -> PromptLibrary:
     p = settings.prompts
-    return PromptLibrary(Path(p.sounds_dir).resolve(), p.asterisk_dir or str(Path(p.sounds_dir).resolve()),
-                         p.speed, p.sample_rate)
+    return PromptLibrary(
+        Path(p.sounds_dir).resolve(),
+        p.asterisk_dir or str(Path(p.sounds_dir).resolve()),
+        p.speed,
+        p.sample_rate,
+    )
 
 
 def load_service_flow(settings: Settings) -> Flow:
@@ -51,8 +55,9 @@ class Controller:
         self.engine = Engine(self.flow)
         self.library = prompt_library(settings)
         self.resolver = PromptResolver(self.library, self.flow)
-        self.recorder = CallRecorder(settings.database.dsn, Path(settings.database.spool_dir),
-                                     settings.database.write_queue)
+        self.recorder = CallRecorder(
+            settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
+        )
         self.latencies: list[float] = []
         self.dispatcher: Dispatcher | None = None
         self.connection: AriConnection | None = None
@@ -63,8 +68,10 @@ class Controller:
             dialled = args[1] if len(args) > 1 and args[1] else channel.exten
             now = datetime.now(TOKYO)
             ctx = CallContext(
-                caller=channel.caller_number, dialled=dialled,
-                caller_type=caller_type(channel.caller_number), calendar=hours.state_at(now),
+                caller=channel.caller_number,
+                dialled=dialled,
+                caller_type=caller_type(channel.caller_number),
+                calendar=hours.state_at(now),
                 variables={"next_open": hours.speak_datetime(hours.next_open(now))},
             )
             return CallSession(channel, dialled, self.engine, ctx, services)
@@ -80,8 +87,9 @@ class Controller:
             client = AriClient(http, a.url, a.username, a.password, a.request_timeout)
             services = CallServices(client, self.recorder, self.resolver, self.latencies.append)
             self.dispatcher = Dispatcher(client, a.app, self._make_session(services))  # type: ignore[arg-type]
-            self.connection = AriConnection(client, http, a.app, self.dispatcher,
-                                            a.reconnect_min, a.reconnect_max)
+            self.connection = AriConnection(
+                client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
+            )
             writer = asyncio.create_task(self.recorder.run(), name="recorder")
             ari_task = asyncio.create_task(self.connection.run(), name="ari")
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flow.name)

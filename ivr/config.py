@@ -34,7 +34,9 @@ class AriSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    dsn: str = field(default="postgresql://127.0.0.1:5432/myna_ivr", repr=False)  # env IVR_DATABASE_URL
+    dsn: str = field(
+        default="postgresql://127.0.0.1:5432/myna_ivr", repr=False
+    )  # env IVR_DATABASE_URL
     pool_min: int = 1
     pool_max: int = 5
     write_queue: int = 10000  # call records waiting for the database, before the oldest are spooled
@@ -44,7 +46,9 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class PromptSettings:
     sounds_dir: str = "var/sounds"  # generated and converted audio; must be readable by Asterisk
-    asterisk_dir: str = ""  # the same folder as Asterisk sees it (chroot/container); "" = sounds_dir
+    asterisk_dir: str = (
+        ""  # the same folder as Asterisk sees it (chroot/container); "" = sounds_dir
+    )
     speed: float = 1.0  # speaking speed of generated speech (1.0 = natural)
     sample_rate: int = 8000  # 8000 -> .wav (slin), 16000 -> .sln16
 
@@ -105,7 +109,9 @@ ENVIRONMENT = {
 T = TypeVar("T")
 
 
-def load_settings(path: str | Path | None = None, env: typing.Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, env: typing.Mapping[str, str] | None = None
+) -> Settings:
     """Read ``path`` (may be None for defaults only), then apply the environment."""
     env = os.environ if env is None else env
     raw: dict[str, Any] = {}
@@ -127,12 +133,35 @@ def load_settings(path: str | Path | None = None, env: typing.Mapping[str, str] 
             if not isinstance(sect, dict):
                 raise ConfigError(f"config: {section}: expected a mapping")
             sect[key] = env[var]
-    return _build(Settings, raw, "")
+    settings = _build(Settings, raw, "")
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    """Rules a type cannot express; each error names the key."""
+    rules: list[tuple[bool, str]] = [
+        (s.ari.url.startswith(("http://", "https://")), "ari.url: must start with http:// or https://"),
+        (s.ari.reconnect_min > 0, "ari.reconnect_min: must be greater than 0"),
+        (s.ari.reconnect_max >= s.ari.reconnect_min, "ari.reconnect_max: must be >= reconnect_min"),
+        (s.ari.request_timeout > 0, "ari.request_timeout: must be greater than 0"),
+        (s.database.write_queue > 0, "database.write_queue: must be greater than 0"),
+        (s.prompts.sample_rate in (8000, 16000), "prompts.sample_rate: must be 8000 or 16000"),
+        (0.5 <= s.prompts.speed <= 2.0, "prompts.speed: must be between 0.5 and 2.0"),
+        (s.controller.drain_seconds >= 0, "controller.drain_seconds: must not be negative"),
+        (s.log.level in ("debug", "info", "warning", "error"),
+         "log.level: must be debug, info, warning or error"),
+        (s.log.json in ("auto", "yes", "no"), "log.json: must be auto, yes or no"),
+        (1 <= s.admin.port <= 65535, "admin.port: must be a TCP port (1-65535)"),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise ConfigError(f"config: {message}")
 
 
 def _build(cls: type[T], raw: Any, where: str) -> T:
     if not isinstance(raw, dict):
-        raise ConfigError(f"config: {where or 'top level'}: expected a mapping")
+        raise ConfigError(f"config: {where.rstrip('.') or 'top level'}: expected a mapping")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     for key in raw:

@@ -44,15 +44,20 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
-def _tokyo_time(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _tokyo_time(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     event["ts"] = datetime.now(TOKYO).isoformat(timespec="milliseconds")
     return event
 
 
 def configure(level: str = "info", json: str = "auto") -> None:
     as_json = json == "yes" or (json == "auto" and not sys.stderr.isatty())
-    renderer: Any = (structlog.processors.JSONRenderer(ensure_ascii=False) if as_json
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

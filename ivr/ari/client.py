@@ -28,8 +28,14 @@ class Gone(AriError):
 
 
 class AriClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, user: str, password: str,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        user: str,
+        password: str,
+        timeout: float = 5.0,
+    ) -> None:
         self._session = session
         self._base = base_url.rstrip("/") + "/ari"
         # aiohttp's auth= argument is deprecated for requests; send the header ourselves.
@@ -42,8 +48,13 @@ class AriClient:
 
     async def _request(self, method: str, path: str, params: Iterable[tuple[str, str]] = ()) -> Any:
         try:
-            async with self._session.request(method, self._base + path, params=list(params),
-                                             headers=self.headers, timeout=self._timeout) as r:
+            async with self._session.request(
+                method,
+                self._base + path,
+                params=list(params),
+                headers=self.headers,
+                timeout=self._timeout,
+            ) as r:
                 if r.status == 404:
                     raise Gone(404, f"{method} {path}: not found")
                 if r.status >= 400:
@@ -77,8 +88,9 @@ class AriClient:
         await self._request("DELETE", f"/channels/{channel_id}", [("reason", reason)])
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
-        await self._request("POST", f"/channels/{channel_id}/variable",
-                            [("variable", name), ("value", value)])
+        await self._request(
+            "POST", f"/channels/{channel_id}/variable", [("variable", name), ("value", value)]
+        )
 
     async def continue_in_dialplan(self, channel_id: str) -> None:
         await self._request("POST", f"/channels/{channel_id}/continue")

@@ -32,8 +32,15 @@ class EventHandler(Protocol):
 
 
 class AriConnection:
-    def __init__(self, client: AriClient, session: aiohttp.ClientSession, app: str,
-                 handler: EventHandler, backoff_min: float = 0.5, backoff_max: float = 10.0) -> None:
+    def __init__(
+        self,
+        client: AriClient,
+        session: aiohttp.ClientSession,
+        app: str,
+        handler: EventHandler,
+        backoff_min: float = 0.5,
+        backoff_max: float = 10.0,
+    ) -> None:
         self._client = client
         self._session = session
         self._app = app
@@ -53,8 +60,9 @@ class AriConnection:
         delay = self._min
         while True:
             try:
-                async with self._session.ws_connect(self._ws_url, headers=self._client.headers,
-                                                    heartbeat=10.0, max_msg_size=0) as ws:
+                async with self._session.ws_connect(
+                    self._ws_url, headers=self._client.headers, heartbeat=10.0, max_msg_size=0
+                ) as ws:
                     self.connects += 1
                     self.connected.set()
                     delay = self._min

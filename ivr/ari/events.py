@@ -49,8 +49,12 @@ class Playback:
 
     @classmethod
     def decode(cls, raw: dict[str, Any]) -> Playback:
-        return cls(str(raw.get("id", "")), str(raw.get("target_uri", "")),
-                   str(raw.get("media_uri", "")), str(raw.get("state", "")))
+        return cls(
+            str(raw.get("id", "")),
+            str(raw.get("target_uri", "")),
+            str(raw.get("media_uri", "")),
+            str(raw.get("state", "")),
+        )
 
     @property
     def channel_id(self) -> str | None:
@@ -105,8 +109,14 @@ class OtherEvent:
 
 
 AriEvent = (
-    StasisStart | StasisEnd | ChannelDtmfReceived | ChannelHangupRequest | ChannelDestroyed
-    | PlaybackStarted | PlaybackFinished | OtherEvent
+    StasisStart
+    | StasisEnd
+    | ChannelDtmfReceived
+    | ChannelHangupRequest
+    | ChannelDestroyed
+    | PlaybackStarted
+    | PlaybackFinished
+    | OtherEvent
 )
 
 
@@ -121,8 +131,9 @@ def decode(raw: dict[str, Any]) -> AriEvent:
         if kind == "StasisEnd":
             return StasisEnd(channel)
         if kind == "ChannelDtmfReceived":
-            return ChannelDtmfReceived(channel, str(raw.get("digit", "")),
-                                       int(raw.get("duration_ms") or 0))
+            return ChannelDtmfReceived(
+                channel, str(raw.get("digit", "")), int(raw.get("duration_ms") or 0)
+            )
         if kind == "ChannelHangupRequest":
             return ChannelHangupRequest(channel)
         if kind == "ChannelDestroyed":

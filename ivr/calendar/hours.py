@@ -37,5 +37,7 @@ def next_open(now: datetime) -> datetime:
 def speak_datetime(when: datetime) -> str:
     """A time as a caller hears it: 1月5日(月)8時45分."""
     local = when.astimezone(TOKYO)
-    return (f"{local.month}月{local.day}日({_WEEKDAYS[local.weekday()]})"
-            f"{local.hour}時{local.minute:02d}分".replace("時00分", "時"))
+    return (
+        f"{local.month}月{local.day}日({_WEEKDAYS[local.weekday()]})"
+        f"{local.hour}時{local.minute:02d}分".replace("時00分", "時")
+    )

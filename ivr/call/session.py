@@ -8,6 +8,7 @@ events) become one engine event, ``CallerHungUp``, handled in ``_execute``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -57,8 +58,15 @@ def _now() -> datetime:
 
 
 class CallSession:
-    def __init__(self, channel: ari.Channel, dialled: str, engine: Engine, ctx: CallContext,
-                 services: CallServices, flow_version: int | None = None) -> None:
+    def __init__(
+        self,
+        channel: ari.Channel,
+        dialled: str,
+        engine: Engine,
+        ctx: CallContext,
+        services: CallServices,
+        flow_version: int | None = None,
+    ) -> None:
         self.id = uuid.uuid4()
         self.channel = channel
         self.engine = engine
@@ -67,8 +75,14 @@ class CallSession:
         self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
         self._live = _Live()
         self._seq = 0
-        self._row = CallRow(id=self.id, channel_id=channel.id, caller=ctx.caller, dialled=dialled,
-                            started_at=_now(), flow_version=flow_version)
+        self._row = CallRow(
+            id=self.id,
+            channel_id=channel.id,
+            caller=ctx.caller,
+            dialled=dialled,
+            started_at=_now(),
+            flow_version=flow_version,
+        )
         self._log = log.bind(call_id=str(self.id), channel_id=channel.id)
 
     def deliver(self, event: SessionEvent) -> None:
@@ -79,8 +93,13 @@ class CallSession:
         outcome = "error"
         state: CallState | None = None
         self.services.recorder.submit(self._row)
-        self._log.info("call_started", caller=self.ctx.caller, dialled=self._row.dialled,
-                       caller_type=self.ctx.caller_type, calendar=self.ctx.calendar)
+        self._log.info(
+            "call_started",
+            caller=self.ctx.caller,
+            dialled=self._row.dialled,
+            caller_type=self.ctx.caller_type,
+            calendar=self.ctx.calendar,
+        )
         try:
             state, commands = self.engine.start(self.ctx)
             outcome = await self._execute_all(state, commands) or outcome
@@ -111,7 +130,9 @@ class CallSession:
             case ari.PlaybackStarted(playback=pb):
                 if live.dtmf_at is not None:
                     self.services.on_latency(time.monotonic() - live.dtmf_at)
-                    self._log.debug("dtmf_to_prompt", ms=round((time.monotonic() - live.dtmf_at) * 1000, 1))
+                    self._log.debug(
+                        "dtmf_to_prompt", ms=round((time.monotonic() - live.dtmf_at) * 1000, 1)
+                    )
                     live.dtmf_at = None
                 return None
             case ari.PlaybackFinished(playback=pb):
@@ -150,7 +171,9 @@ class CallSession:
                 self._row = replace(self._row, answered_at=_now())
                 self.services.recorder.submit(self._row)
             case cmd.Play(token=token, prompts=prompts, variables=variables):
-                media = await self.services.prompts.media(prompts, {**self.ctx.variables, **variables})
+                media = await self.services.prompts.media(
+                    prompts, {**self.ctx.variables, **variables}
+                )
                 playback_id = str(uuid.uuid4())
                 live.playbacks[playback_id] = token
                 live.tokens[token] = playback_id
@@ -169,10 +192,8 @@ class CallSession:
             case cmd.StopPlayback(token=token):
                 running = live.tokens.get(token)
                 if running is not None:
-                    try:
+                    with contextlib.suppress(Gone):  # it had just finished by itself
                         await client.stop_playback(running)
-                    except Gone:
-                        pass  # it had just finished by itself
             case cmd.StartTimer(token=token, seconds=seconds):
                 old = live.timers.pop(token, None)
                 if old is not None:
@@ -202,7 +223,8 @@ class CallSession:
         if kind == "enter":
             self._row = replace(self._row, path=(*self._row.path, node))
         self.services.recorder.submit(
-            EventRow(self.id, self._seq, _now(), kind, node, {k: str(v) for k, v in detail.items()}))
+            EventRow(self.id, self._seq, _now(), kind, node, {k: str(v) for k, v in detail.items()})
+        )
         self._log.info("flow_step", kind=kind, node=node, **{k: str(v) for k, v in detail.items()})
 
     async def _apologise(self) -> None:
@@ -211,8 +233,9 @@ class CallSession:
             return
         playback_id = str(uuid.uuid4())
         try:
-            await self.services.client.play(self.channel.id, playback_id,
-                                            [self.services.prompts.system("error")])
+            await self.services.client.play(
+                self.channel.id, playback_id, [self.services.prompts.system("error")]
+            )
             async with asyncio.timeout(30):
                 while True:
                     event = await self.queue.get()
@@ -228,14 +251,21 @@ class CallSession:
         for handle in self._live.timers.values():
             handle.cancel()
         if not self._live.hung_up and outcome != "controller_stopped":
-            try:
+            with contextlib.suppress(AriError):
                 await self.services.client.hangup(self.channel.id)
-            except AriError:
-                pass
-        self._row = replace(self._row, ended_at=_now(), outcome=outcome,
-                            last_node=state.node if state else None,
-                            digits="".join(state.digits) if state else self._row.digits)
+        self._row = replace(
+            self._row,
+            ended_at=_now(),
+            outcome=outcome,
+            last_node=state.node if state else None,
+            digits="".join(state.digits) if state else self._row.digits,
+        )
         self.services.recorder.submit(self._row)
-        self._log.info("call_summary", outcome=outcome, caller=self._row.caller,
-                       digits=self._row.digits, path=list(self._row.path),
-                       seconds=round(time.monotonic() - started, 2))
+        self._log.info(
+            "call_summary",
+            outcome=outcome,
+            caller=self._row.caller,
+            digits=self._row.digits,
+            path=list(self._row.path),
+            seconds=round(time.monotonic() - started, 2),
+        )

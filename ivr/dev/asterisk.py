@@ -48,13 +48,18 @@ class Install:
 
 def load_install(state_file: Path = STATE_FILE) -> Install:
     if not state_file.exists():
-        raise AsteriskSetupError(f"{state_file} missing: run `make deps` (scripts/install-asterisk.sh)")
-    values = dict(
-        line.split("=", 1) for line in state_file.read_text().splitlines() if "=" in line
-    )
+        raise AsteriskSetupError(
+            f"{state_file} missing: run `make deps` (scripts/install-asterisk.sh)"
+        )
+    values = dict(line.split("=", 1) for line in state_file.read_text().splitlines() if "=" in line)
     chroot = Path(values["ASTERISK_CHROOT"]) if values.get("ASTERISK_CHROOT") else None
-    return Install(values["ASTERISK_MODE"], chroot, values["ASTERISK_BIN"],
-                   values["ASTERISK_MODDIR"], values.get("ASTERISK_VERSION", "?"))
+    return Install(
+        values["ASTERISK_MODE"],
+        chroot,
+        values["ASTERISK_BIN"],
+        values["ASTERISK_MODDIR"],
+        values.get("ASTERISK_VERSION", "?"),
+    )
 
 
 @dataclass
@@ -104,13 +109,23 @@ class Instance:
     def values(self) -> dict[str, str]:
         d = self.ast_dir
         return {
-            "ETC_DIR": f"{d}/etc", "MOD_DIR": self.install.moddir, "LIB_DIR": f"{d}/lib",
-            "SPOOL_DIR": f"{d}/spool", "RUN_DIR": f"{d}/run", "LOG_DIR": f"{d}/log",
-            "SOUNDS_DIR": self.sounds_ast_dir, "ARI_PORT": str(self.ari_port),
-            "ARI_USER": self.ari_user, "ARI_PASSWORD": self.ari_password, "ARI_APP": self.app,
-            "SIP_BIND": "127.0.0.1", "SIP_PORT": str(self.sip_port),
-            "TRUNK_HOST": self.trunk_host, "TRUNK_PORT": str(self.trunk_port),
-            "RTP_START": str(self.rtp_start), "RTP_END": str(self.rtp_end),
+            "ETC_DIR": f"{d}/etc",
+            "MOD_DIR": self.install.moddir,
+            "LIB_DIR": f"{d}/lib",
+            "SPOOL_DIR": f"{d}/spool",
+            "RUN_DIR": f"{d}/run",
+            "LOG_DIR": f"{d}/log",
+            "SOUNDS_DIR": self.sounds_ast_dir,
+            "ARI_PORT": str(self.ari_port),
+            "ARI_USER": self.ari_user,
+            "ARI_PASSWORD": self.ari_password,
+            "ARI_APP": self.app,
+            "SIP_BIND": "127.0.0.1",
+            "SIP_PORT": str(self.sip_port),
+            "TRUNK_HOST": self.trunk_host,
+            "TRUNK_PORT": str(self.trunk_port),
+            "RTP_START": str(self.rtp_start),
+            "RTP_END": str(self.rtp_end),
         }
 
     def render(self) -> None:
@@ -134,8 +149,13 @@ class Instance:
         if self.install.chroot:
             _ensure_chroot_mounts(self.install.chroot)
         out = open(self.host_dir / "log" / "console.out", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(self._cmd("-f", "-n"), stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            self._cmd("-f", "-n"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
 
     async def wait_ready(self, timeout: float = 40.0) -> None:
@@ -147,8 +167,9 @@ class Instance:
                 if self.process is not None and self.process.poll() is not None:
                     raise AsteriskSetupError(f"Asterisk exited: {self.console_tail()}")
                 try:
-                    async with s.get(f"{self.ari_url}/ari/asterisk/info",
-                                     headers={"Authorization": auth}) as r:
+                    async with s.get(
+                        f"{self.ari_url}/ari/asterisk/info", headers={"Authorization": auth}
+                    ) as r:
                         if r.status == 200:
                             return
                 except aiohttp.ClientError:
@@ -157,13 +178,18 @@ class Instance:
         raise AsteriskSetupError(f"Asterisk ARI not ready after {timeout}s: {self.console_tail()}")
 
     def cli(self, command: str, timeout: float = 10.0) -> str:
-        r = subprocess.run(self._cmd("-rx", command), capture_output=True, text=True,
-                           timeout=timeout, check=False)
+        r = subprocess.run(
+            self._cmd("-rx", command), capture_output=True, text=True, timeout=timeout, check=False
+        )
         return r.stdout + r.stderr
 
     def console_tail(self, lines: int = 30) -> str:
         path = self.host_dir / "log" / "console.out"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
     def log_text(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import shutil
@@ -24,7 +23,7 @@ def free_port() -> int:
 async def reachable(dsn: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -53,27 +52,59 @@ def start_private_cluster(data_dir: Path) -> str:
     port_file = data_dir / "ivr-port"
     if not (data_dir / "PG_VERSION").exists():
         subprocess.run(
-            _as_postgres([_pg_bin("initdb"), "-D", str(data_dir), "-A", "trust", "-U", "postgres",
-                          "-E", "UTF8", "--locale=C.UTF-8"]),
-            check=True, stdout=subprocess.DEVNULL,
+            _as_postgres(
+                [
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(data_dir),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-    status = subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data_dir), "status"]),
-                            stdout=subprocess.DEVNULL, check=False)
+    status = subprocess.run(
+        _as_postgres([_pg_bin("pg_ctl"), "-D", str(data_dir), "status"]),
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
     if status.returncode != 0:
         port = free_port()
         port_file.write_text(str(port))
         opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={data_dir}"
         subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "-D", str(data_dir), "-l", str(data_dir / "log"),
-                          "-o", opts, "-w", "start"]),
-            check=True, stdout=subprocess.DEVNULL,
+            _as_postgres(
+                [
+                    _pg_bin("pg_ctl"),
+                    "-D",
+                    str(data_dir),
+                    "-l",
+                    str(data_dir / "log"),
+                    "-o",
+                    opts,
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     return f"postgresql://postgres@127.0.0.1:{port_file.read_text().strip()}/postgres"
 
 
 def stop_private_cluster(data_dir: Path) -> None:
-    subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"]),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        _as_postgres([_pg_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 async def admin_dsn(private_dir: Path | None = None) -> str:

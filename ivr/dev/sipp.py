@@ -26,8 +26,9 @@ class Step:
     digit: str = ""
 
 
-def scenario(caller: str, steps: list[Step], pcap_dir: Path, end: str = "caller_bye",
-             tail_ms: int = 1000) -> str:
+def scenario(
+    caller: str, steps: list[Step], pcap_dir: Path, end: str = "caller_bye", tail_ms: int = 1000
+) -> str:
     """SIPp UAC XML; key presses are written as pcaps into ``pcap_dir``.
 
     ``end``: ``caller_bye`` (we hang up after ``tail_ms``) or ``await_bye``
@@ -43,7 +44,8 @@ def scenario(caller: str, steps: list[Step], pcap_dir: Path, end: str = "caller_
             presses += 1
             actions.append(
                 f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
-                f'<pause milliseconds="{DTMF_MS}"/>')
+                f'<pause milliseconds="{DTMF_MS}"/>'
+            )
     if end == "caller_bye":
         ending = f"""<pause milliseconds="{tail_ms}"/>
 <send retrans="500"><![CDATA[
@@ -128,8 +130,15 @@ class CallResult:
         return self.returncode == 0
 
 
-async def place_call(sip_port: int, dialled: str, caller: str, steps: list[Step],
-                     end: str = "caller_bye", tail_ms: int = 1000, timeout: float = 120) -> CallResult:
+async def place_call(
+    sip_port: int,
+    dialled: str,
+    caller: str,
+    steps: list[Step],
+    end: str = "caller_bye",
+    tail_ms: int = 1000,
+    timeout: float = 120,
+) -> CallResult:
     """Run one SIPp call to 127.0.0.1:``sip_port``; returns SIPp's exit code and output."""
     sipp = shutil.which("sipp")
     if sipp is None:
@@ -138,12 +147,39 @@ async def place_call(sip_port: int, dialled: str, caller: str, steps: list[Step]
         scen = Path(tmp) / "caller.xml"
         scen.write_text(scenario(caller, steps, Path(tmp), end, tail_ms))
         proc = await asyncio.create_subprocess_exec(
-            sipp, f"127.0.0.1:{sip_port}", "-sf", str(scen), "-m", "1", "-l", "1",
-            "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-s", dialled,
-            "-timeout", f"{int(timeout)}s", "-timeout_error", "-recv_timeout", f"{int(timeout * 1000)}",
-            "-nostdin", "-trace_err", "-error_file", str(Path(tmp) / "err.log"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp,
+            sipp,
+            f"127.0.0.1:{sip_port}",
+            "-sf",
+            str(scen),
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-mp",
+            str(free_port()),
+            "-s",
+            dialled,
+            "-timeout",
+            f"{int(timeout)}s",
+            "-timeout_error",
+            "-recv_timeout",
+            f"{int(timeout * 1000)}",
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(Path(tmp) / "err.log"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp,
         )
         out, _ = await proc.communicate()
-        err = (Path(tmp) / "err.log").read_text(errors="replace") if (Path(tmp) / "err.log").exists() else ""
+        err = (
+            (Path(tmp) / "err.log").read_text(errors="replace")
+            if (Path(tmp) / "err.log").exists()
+            else ""
+        )
         return CallResult(proc.returncode or 0, out.decode(errors="replace")[-3000:] + err[-3000:])

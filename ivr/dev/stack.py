@@ -44,8 +44,13 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         a = self.asterisk
         config: dict[str, Any] = {
-            "ari": {"url": a.ari_url, "app": a.app, "username": a.ari_user,
-                    "reconnect_min": 0.2, "reconnect_max": 2.0},
+            "ari": {
+                "url": a.ari_url,
+                "app": a.app,
+                "username": a.ari_user,
+                "reconnect_min": 0.2,
+                "reconnect_max": 2.0,
+            },
             "database": {"spool_dir": str(self.workdir / "spool")},
             "prompts": {"sounds_dir": str(a.sounds_host_dir), "asterisk_dir": a.sounds_ast_dir},
             "controller": {"drain_seconds": 2.0},
@@ -57,12 +62,21 @@ class Stack:
         return self.config_file
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "IVR_ARI_PASSWORD": self.asterisk.ari_password,
-                "IVR_DATABASE_URL": self.dsn, "PYTHONUNBUFFERED": "1"}
+        return {
+            **os.environ,
+            "IVR_ARI_PASSWORD": self.asterisk.ari_password,
+            "IVR_DATABASE_URL": self.dsn,
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ivr", "--config", str(self.write_config()), *args],
-                              env=self.env(), capture_output=True, text=True, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "ivr", "--config", str(self.write_config()), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     def start_controller(self) -> None:
         self.write_config()
@@ -70,11 +84,16 @@ class Stack:
         self._log_offset = self.log_file.stat().st_size
         self.controller = subprocess.Popen(
             [sys.executable, "-m", "ivr", "--config", str(self.config_file), "run"],
-            env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            env=self.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         out.close()
 
-    async def wait_log(self, event: str, timeout: float = 60.0, since_start: bool = True,
-                       **match: Any) -> dict[str, Any]:
+    async def wait_log(
+        self, event: str, timeout: float = 60.0, since_start: bool = True, **match: Any
+    ) -> dict[str, Any]:
         """Wait until the controller logs ``event`` (with the given field values)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

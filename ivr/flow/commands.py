@@ -22,6 +22,10 @@ class Play:
 
     token: str
     prompts: tuple[str, ...]
+    variables: dict[str, str] = field(default_factory=dict)
+    """Values for ``{placeholders}`` in these prompts' texts, on top of the call's
+    ``CallContext.variables`` (these win). The engine sets ``digits`` and
+    ``digits_kana`` when it reads back what the caller keyed in."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ import soxr
 SUPPORTED_RATES = {8000: ".wav", 16000: ".sln16"}
 
 
-def to_pcm16(samples: npt.NDArray[np.floating] | npt.NDArray[np.int16], rate_in: int, rate_out: int) -> bytes:
+def to_pcm16(
+    samples: npt.NDArray[np.floating] | npt.NDArray[np.int16], rate_in: int, rate_out: int
+) -> bytes:
     """Resample mono audio to ``rate_out`` and return little-endian 16-bit PCM."""
     if samples.dtype == np.int16:
         floats = samples.astype(np.float64) / 32768.0

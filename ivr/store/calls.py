@@ -165,13 +165,30 @@ class CallRecorder:
             for rec in records:
                 if isinstance(rec, CallRow):
                     await self._conn.execute(
-                        _UPSERT_CALL, rec.id, rec.channel_id, rec.caller, rec.dialled,
-                        rec.started_at, rec.answered_at, rec.ended_at, rec.digits,
-                        list(rec.path), rec.last_node, rec.outcome, rec.flow_version)
+                        _UPSERT_CALL,
+                        rec.id,
+                        rec.channel_id,
+                        rec.caller,
+                        rec.dialled,
+                        rec.started_at,
+                        rec.answered_at,
+                        rec.ended_at,
+                        rec.digits,
+                        list(rec.path),
+                        rec.last_node,
+                        rec.outcome,
+                        rec.flow_version,
+                    )
                 else:
                     await self._conn.execute(
-                        _INSERT_EVENT, rec.call_id, rec.seq, rec.at, rec.kind, rec.node,
-                        json.dumps(rec.detail, ensure_ascii=False))
+                        _INSERT_EVENT,
+                        rec.call_id,
+                        rec.seq,
+                        rec.at,
+                        rec.kind,
+                        rec.node,
+                        json.dumps(rec.detail, ensure_ascii=False),
+                    )
         self.lag_seconds = 0.0
 
     async def _drop_conn(self) -> None:
@@ -199,8 +216,11 @@ class CallRecorder:
         for path in sorted(self._spool_dir.glob("records-*.jsonl")):
             taken = path.with_suffix(".replaying")
             path.rename(taken)
-            records = [_from_json(line) for line in taken.read_text(encoding="utf-8").splitlines()
-                       if line.strip()]
+            records = [
+                _from_json(line)
+                for line in taken.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
             try:
                 await self._write(records)
             except BaseException:

@@ -49,12 +49,20 @@ async def ari_proxy(asterisk: Instance) -> AsyncIterator[TcpProxy]:
 
 
 @pytest.fixture(scope="session")
-async def stack(database_dsn: str, asterisk: Instance, ari_proxy: TcpProxy,
-                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def stack(
+    database_dsn: str,
+    asterisk: Instance,
+    ari_proxy: TcpProxy,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
     """The controller process connected (through the proxy) to the private Asterisk."""
     work: Path = tmp_path_factory.mktemp("stack")
-    s = Stack(database_dsn, asterisk, work,
-              extra_config={"ari": {"url": f"http://127.0.0.1:{ari_proxy.port}"}})
+    s = Stack(
+        database_dsn,
+        asterisk,
+        work,
+        extra_config={"ari": {"url": f"http://127.0.0.1:{ari_proxy.port}"}},
+    )
     s.start_controller()
     try:
         await s.wait_log("ari_connected", timeout=180)

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from ivr.dev.call import prompt_ms  # noqa: F401  (re-exported for the tests)
 from ivr.flow.model import Flow
-from ivr.prompts import audio
 from ivr.prompts.library import PromptLibrary
 
 CALLER = "09012345678"
@@ -21,21 +21,18 @@ def prompt_path(library: PromptLibrary, flow: Flow, prompt_id: str) -> str:
     return f"{library.asterisk_dir}/tts/{library.key(flow.prompts[prompt_id].text)}"
 
 
-def prompt_ms(library: PromptLibrary, flow: Flow, prompt_id: str) -> int:
-    """Length of a prompt's audio in milliseconds (the controller built the file)."""
-    rel = f"tts/{library.key(flow.prompts[prompt_id].text)}{library.ext}"
-    data = (library.sounds_dir / rel).read_bytes()
-    return int(audio.duration(data, library.rate) * 1000)
-
-
-async def wait_call(db: asyncpg.Connection, since: Any, *, ended: bool = True,
-                    timeout: float = 15.0) -> asyncpg.Record:
+async def wait_call(
+    db: asyncpg.Connection, since: Any, *, ended: bool = True, timeout: float = 15.0
+) -> asyncpg.Record:
     """The newest call from the test caller started after ``since`` (ended, by default)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = await db.fetchrow(
             "SELECT * FROM calls WHERE caller = $1 AND started_at >= $2 "
-            "ORDER BY started_at DESC LIMIT 1", CALLER, since)
+            "ORDER BY started_at DESC LIMIT 1",
+            CALLER,
+            since,
+        )
         if row is not None and (row["ended_at"] is not None or not ended):
             return row
         await asyncio.sleep(0.1)

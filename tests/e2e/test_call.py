@@ -20,8 +20,9 @@ from tests.e2e.tcpproxy import TcpProxy
 async def _menu_call(stack: Stack, library: PromptLibrary, flow: Flow, digit: str) -> None:
     """Call in, press ``digit`` while the main menu plays, listen briefly, hang up."""
     press_at = prompt_ms(library, flow, "welcome") + 2000  # inside the main menu prompt
-    result = await place_call(stack.asterisk.sip_port, DIALLED, CALLER,
-                              [Step(press_at, digit)], tail_ms=2500)
+    result = await place_call(
+        stack.asterisk.sip_port, DIALLED, CALLER, [Step(press_at, digit)], tail_ms=2500
+    )
     assert result.ok, result.output
 
 
@@ -42,7 +43,8 @@ async def test_digit_follows_flow_and_is_recorded(
     assert "guide_registration" in row["path"]
 
     key = await db.fetchrow(
-        "SELECT * FROM call_events WHERE call_id = $1 AND kind = 'key'", row["id"])
+        "SELECT * FROM call_events WHERE call_id = $1 AND kind = 'key'", row["id"]
+    )
     assert key["node"] == "main_menu"
 
     # The controller saw the digit, and Asterisk really played the guidance file.
@@ -62,14 +64,19 @@ async def test_invalid_key_then_valid(
     since = datetime.now(TOKYO)
     first = prompt_ms(library, flow, "welcome") + 2000
     again = prompt_ms(library, flow, "invalid") + 2500
-    result = await place_call(stack.asterisk.sip_port, DIALLED, CALLER,
-                              [Step(first, "8"), Step(again, "2")], tail_ms=2000)
+    result = await place_call(
+        stack.asterisk.sip_port, DIALLED, CALLER, [Step(first, "8"), Step(again, "2")], tail_ms=2000
+    )
     assert result.ok, result.output
     row = await wait_call(db, since)
     assert row["digits"] == "82"
-    kinds = [r["kind"] for r in await db.fetch(
-        "SELECT kind FROM call_events WHERE call_id = $1 AND node = 'main_menu' ORDER BY seq",
-        row["id"])]
+    kinds = [
+        r["kind"]
+        for r in await db.fetch(
+            "SELECT kind FROM call_events WHERE call_id = $1 AND node = 'main_menu' ORDER BY seq",
+            row["id"],
+        )
+    ]
     assert "invalid" in kinds and "key" in kinds
     assert "guide_certificate" in row["path"]
 
@@ -79,8 +86,9 @@ async def test_controller_down_caller_hears_apology(stack: Stack, db: asyncpg.Co
     stack.stop_controller()
     try:
         before = len(stack.asterisk.log_text())
-        result = await place_call(stack.asterisk.sip_port, DIALLED, CALLER, [], end="await_bye",
-                                  timeout=60)
+        result = await place_call(
+            stack.asterisk.sip_port, DIALLED, CALLER, [], end="await_bye", timeout=60
+        )
         assert result.ok, result.output  # Asterisk sent BYE: the call ended, no dead air
         new_log = stack.asterisk.log_text()[before:]
         assert "IVR-FALLBACK controller unavailable: STASISSTATUS=FAILED" in new_log
@@ -91,7 +99,10 @@ async def test_controller_down_caller_hears_apology(stack: Stack, db: asyncpg.Co
 
 
 async def test_reconnects_after_ari_connection_cut(
-    stack: Stack, ari_proxy: TcpProxy, library: PromptLibrary, flow: Flow,
+    stack: Stack,
+    ari_proxy: TcpProxy,
+    library: PromptLibrary,
+    flow: Flow,
     db: asyncpg.Connection,
 ) -> None:
     """When the ARI connection is cut the controller reconnects and handles the next call."""
@@ -109,7 +120,9 @@ async def test_reconnects_after_asterisk_restart(
     stack: Stack, library: PromptLibrary, flow: Flow, db: asyncpg.Connection
 ) -> None:
     """Asterisk restarts under a running controller; the next call is handled normally."""
-    connects = max(e.get("connects", 0) for e in stack.log_entries() if e.get("event") == "ari_connected")
+    connects = max(
+        e.get("connects", 0) for e in stack.log_entries() if e.get("event") == "ari_connected"
+    )
     stack.asterisk.stop()
     await stack.wait_log("ari_disconnected", timeout=15)
     stack.asterisk.start()

@@ -17,13 +17,17 @@ async def test_second_run_applies_nothing(db: asyncpg.Connection) -> None:
 
 async def test_calls_table_exists(db: asyncpg.Connection) -> None:
     """The calls table has the columns the call recorder writes."""
-    cols = {r["column_name"] for r in await db.fetch(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'calls'")}
+    cols = {
+        r["column_name"]
+        for r in await db.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'calls'"
+        )
+    }
     assert {"caller", "dialled", "answered_at", "ended_at", "digits", "path", "outcome"} <= cols
 
 
 def test_misnamed_migration_is_rejected(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A file not named NNNN_name.sql stops the migration with a clear error."""
     (tmp_path / "1_bad.sql").write_text("SELECT 1")
-    with pytest.raises(MigrationError, match="NNNN_name.sql"):
+    with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         discover(tmp_path)
