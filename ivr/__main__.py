@@ -55,6 +55,44 @@ def _flow_validate(path: str) -> int:
     return 0
 
 
+async def _flow_db(settings: Settings, args: argparse.Namespace) -> int:
+    from ivr.flow.errors import FlowError
+    from ivr.store import flows
+
+    actor = args.by or os.environ.get("USER", "cli")
+    conn = await asyncpg.connect(settings.database.dsn)
+    try:
+        if args.action == "list":
+            for v in await flows.history(conn):
+                when = v.published_at or v.created_at
+                print(f"{v.id:>4}  {v.status:<9}  {when:%Y-%m-%d %H:%M}  {v.name}  {v.comment}")
+            return 0
+        if args.action == "publish":
+            try:
+                source = await asyncio.to_thread(Path(args.target).read_text, encoding="utf-8")
+            except OSError as e:
+                print(f"cannot read {args.target}: {e.strerror}", file=sys.stderr)
+                return 1
+            version = await flows.save_draft(conn, source, actor, args.comment)
+        elif args.target.isdigit():  # rollback: put an earlier version back into service
+            version = int(args.target)
+        else:
+            print(f"not a version number: {args.target}", file=sys.stderr)
+            return 2
+        try:
+            flow = await flows.publish(conn, version, actor)
+        except FlowError as e:
+            print(f"not published (the version in service is unchanged):\n{e}", file=sys.stderr)
+            return 1
+        except flows.FlowVersionError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        print(f"version {version} ({flow.name}) is now in service")
+        return 0
+    finally:
+        await conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description="マイナ保険証 IVR call controller")
     parser.add_argument("--config", help="YAML settings file (default: $IVR_CONFIG)")
@@ -63,15 +101,25 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations (safe to run twice)")
     prompts = sub.add_parser("prompts", help="prompt audio")
     prompts.add_argument("action", choices=["build"])
-    flow = sub.add_parser("flow", help="call flows")
-    flow.add_argument("action", choices=["validate"])
-    flow.add_argument("file")
+    flow = sub.add_parser(
+        "flow", help="call flows: validate FILE | publish FILE | list | rollback N"
+    )
+    flow.add_argument("action", choices=["validate", "publish", "list", "rollback"])
+    flow.add_argument("target", nargs="?", help="a flow YAML file, or a version number")
+    flow.add_argument("--comment", default="", help="what changed (publish)")
+    flow.add_argument("--by", default="", help="who publishes (default: $USER)")
     cfg = sub.add_parser("config", help="configuration")
     cfg.add_argument("action", choices=["check"])
     args = parser.parse_args(argv)
 
-    if args.command == "flow":
-        return _flow_validate(args.file)
+    if args.command == "flow" and args.action == "validate":
+        if not args.target:
+            parser.error("flow validate needs a FILE")
+        return _flow_validate(args.target)
+    if args.command == "flow" and args.action in ("publish", "rollback") and not args.target:
+        parser.error(
+            f"flow {args.action} needs a {'FILE' if args.action == 'publish' else 'version'}"
+        )
     try:
         settings = _settings(args)
     except ConfigError as e:
@@ -88,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_migrate(settings))
     if args.command == "prompts":
         return _prompts_build(settings)
+    if args.command == "flow":
+        return asyncio.run(_flow_db(settings, args))
     from ivr.app import serve
 
     asyncio.run(serve(settings))

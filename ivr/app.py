@@ -16,11 +16,11 @@ from ivr.ari.connection import AriConnection
 from ivr.ari.events import Channel
 from ivr.calendar import hours
 from ivr.call.context import caller_type
-from ivr.call.dispatcher import Dispatcher
-from ivr.call.prompts import PromptResolver
+from ivr.call.dispatcher import Dispatcher, SessionFactory
+from ivr.call.inservice import FlowInService
 from ivr.call.session import CallServices, CallSession
 from ivr.config import Settings
-from ivr.flow.engine import CallContext, Engine
+from ivr.flow.engine import CallContext
 from ivr.flow.loader import load_flow_file
 from ivr.flow.model import Flow
 from ivr.log import TOKYO
@@ -51,10 +51,8 @@ class Controller:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.flow = load_service_flow(settings)
-        self.engine = Engine(self.flow)
         self.library = prompt_library(settings)
-        self.resolver = PromptResolver(self.library, self.flow)
+        self.flows = FlowInService(self.library, load_service_flow(settings), settings.database.dsn)
         self.recorder = CallRecorder(
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
         )
@@ -63,8 +61,9 @@ class Controller:
         self.connection: AriConnection | None = None
         self.stopping = asyncio.Event()
 
-    def _make_session(self, services: CallServices) -> object:
+    def _make_session(self, client: AriClient) -> SessionFactory:
         def make(channel: Channel, args: tuple[str, ...]) -> CallSession:
+            service = self.flows.current  # the call keeps this version to its end
             dialled = args[1] if len(args) > 1 and args[1] else channel.exten
             now = datetime.now(TOKYO)
             ctx = CallContext(
@@ -74,34 +73,37 @@ class Controller:
                 calendar=hours.state_at(now),
                 variables={"next_open": hours.speak_datetime(hours.next_open(now))},
             )
-            return CallSession(channel, dialled, self.engine, ctx, services)
+            services = CallServices(client, self.recorder, service.prompts, self.latencies.append)
+            return CallSession(channel, dialled, service.engine, ctx, services, service.version)
 
         return make
 
     async def run(self) -> None:
         a = self.settings.ari
-        built = await self.resolver.prebuild()
+        await self.flows.load_published()
+        built = await self.flows.current.prompts.prebuild()
         log.info("prompts_ready", built=built, sounds_dir=str(self.library.sounds_dir))
         connector = aiohttp.TCPConnector(limit=50)  # stays below Asterisk's HTTP session limit
         async with aiohttp.ClientSession(connector=connector) as http:
             client = AriClient(http, a.url, a.username, a.password, a.request_timeout)
-            services = CallServices(client, self.recorder, self.resolver, self.latencies.append)
-            self.dispatcher = Dispatcher(client, a.app, self._make_session(services))  # type: ignore[arg-type]
+            self.dispatcher = Dispatcher(client, a.app, self._make_session(client))
             self.connection = AriConnection(
                 client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
             )
             writer = asyncio.create_task(self.recorder.run(), name="recorder")
+            watcher = asyncio.create_task(self.flows.watch(), name="flow-watch")
             ari_task = asyncio.create_task(self.connection.run(), name="ari")
-            log.info("controller_started", app=a.app, ari=a.url, flow=self.flow.name)
+            log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
             try:
                 await self.stopping.wait()
             finally:
                 # New calls go back to the dialplan's apology; calls in progress finish.
                 self.dispatcher.accepting = False
                 await self.dispatcher.drain(self.settings.controller.drain_seconds)
-                ari_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ari_task
+                for task in (ari_task, watcher):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await self.recorder.close()
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

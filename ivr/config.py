@@ -141,7 +141,10 @@ def load_settings(
 def _check(s: Settings) -> None:
     """Rules a type cannot express; each error names the key."""
     rules: list[tuple[bool, str]] = [
-        (s.ari.url.startswith(("http://", "https://")), "ari.url: must start with http:// or https://"),
+        (
+            s.ari.url.startswith(("http://", "https://")),
+            "ari.url: must start with http:// or https://",
+        ),
         (s.ari.reconnect_min > 0, "ari.reconnect_min: must be greater than 0"),
         (s.ari.reconnect_max >= s.ari.reconnect_min, "ari.reconnect_max: must be >= reconnect_min"),
         (s.ari.request_timeout > 0, "ari.request_timeout: must be greater than 0"),
@@ -149,8 +152,10 @@ def _check(s: Settings) -> None:
         (s.prompts.sample_rate in (8000, 16000), "prompts.sample_rate: must be 8000 or 16000"),
         (0.5 <= s.prompts.speed <= 2.0, "prompts.speed: must be between 0.5 and 2.0"),
         (s.controller.drain_seconds >= 0, "controller.drain_seconds: must not be negative"),
-        (s.log.level in ("debug", "info", "warning", "error"),
-         "log.level: must be debug, info, warning or error"),
+        (
+            s.log.level in ("debug", "info", "warning", "error"),
+            "log.level: must be debug, info, warning or error",
+        ),
         (s.log.json in ("auto", "yes", "no"), "log.json: must be auto, yes or no"),
         (1 <= s.admin.port <= 65535, "admin.port: must be a TCP port (1-65535)"),
     ]
