@@ -49,6 +49,9 @@ def pytest_report_header() -> list[str]:
     except AsteriskSetupError as e:
         return [f"asterisk: NOT INSTALLED ({e})"]
     if install.is_fallback:
-        return ["!" * 70, f"asterisk: FALLBACK {install.version} — not the production release (22 LTS)",
-                "!" * 70]
+        return [
+            "!" * 70,
+            f"asterisk: FALLBACK {install.version} — not the production release (22 LTS)",
+            "!" * 70,
+        ]
     return [f"asterisk: {install.version} ({install.mode})"]
