@@ -49,6 +49,7 @@ class _Live:
     playbacks: dict[str, str] = field(default_factory=dict)  # ARI playback id -> engine token
     tokens: dict[str, str] = field(default_factory=dict)  # engine token -> ARI playback id
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)  # ARI playback id -> start time
     hung_up: bool = False
     dtmf_at: float | None = None
 
@@ -128,6 +129,7 @@ class CallSession:
                 live.dtmf_at = time.monotonic()
                 return fe.DigitPressed(digit)
             case ari.PlaybackStarted(playback=pb):
+                live.started[pb.id] = time.monotonic()
                 if live.dtmf_at is not None:
                     self.services.on_latency(time.monotonic() - live.dtmf_at)
                     self._log.debug(
@@ -137,6 +139,10 @@ class CallSession:
                 return None
             case ari.PlaybackFinished(playback=pb):
                 token = live.playbacks.pop(pb.id, None)
+                began = live.started.pop(pb.id, None)
+                if began is not None:
+                    elapsed = round((time.monotonic() - began) * 1000)
+                    self._log.debug("playback_finished", token=token, ms=elapsed, state=pb.state)
                 if token is None:
                     return None
                 live.tokens.pop(token, None)

@@ -22,7 +22,12 @@ def prompt_path(library: PromptLibrary, flow: Flow, prompt_id: str) -> str:
 
 
 async def wait_call(
-    db: asyncpg.Connection, since: Any, *, ended: bool = True, timeout: float = 15.0
+    db: asyncpg.Connection,
+    since: Any,
+    *,
+    ended: bool = True,
+    timeout: float = 15.0,
+    caller: str = CALLER,
 ) -> asyncpg.Record:
     """The newest call from the test caller started after ``since`` (ended, by default)."""
     deadline = time.monotonic() + timeout
@@ -30,7 +35,7 @@ async def wait_call(
         row = await db.fetchrow(
             "SELECT * FROM calls WHERE caller = $1 AND started_at >= $2 "
             "ORDER BY started_at DESC LIMIT 1",
-            CALLER,
+            caller,
             since,
         )
         if row is not None and (row["ended_at"] is not None or not ended):
