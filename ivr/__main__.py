@@ -42,6 +42,23 @@ def _prompts_build(settings: Settings) -> int:
     return 0
 
 
+def _prompts_import(settings: Settings, file: str | None, name: str | None) -> int:
+    from ivr.app import prompt_library
+    from ivr.prompts.audio import AudioError
+
+    if not file:
+        print("prompts import needs a FILE", file=sys.stderr)
+        return 2
+    source = Path(file)
+    try:
+        rel = prompt_library(settings).import_file(source, name or source.stem)
+    except AudioError as e:
+        print(f"not imported: {e}", file=sys.stderr)
+        return 1
+    print(f"imported {source.name} as {rel} (use `file: {rel.removeprefix('uploads/')}` in a flow)")
+    return 0
+
+
 def _flow_validate(path: str) -> int:
     from ivr.flow.errors import FlowError
     from ivr.flow.loader import load_flow_file
@@ -99,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the call controller")
     sub.add_parser("migrate", help="apply database migrations (safe to run twice)")
-    prompts = sub.add_parser("prompts", help="prompt audio")
-    prompts.add_argument("action", choices=["build"])
+    prompts = sub.add_parser("prompts", help="prompt audio: build | import FILE --name NAME")
+    prompts.add_argument("action", choices=["build", "import"])
+    prompts.add_argument("file", nargs="?", help="a WAV/MP3 recording to import")
+    prompts.add_argument("--name", help="the name flows use in `file:` (default: file stem)")
     flow = sub.add_parser(
         "flow", help="call flows: validate FILE | publish FILE | list | rollback N"
     )
@@ -134,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "prompts" and args.action == "import":
+        return _prompts_import(settings, args.file, args.name)
     if args.command == "prompts":
         return _prompts_build(settings)
     if args.command == "flow":

@@ -9,12 +9,36 @@ from __future__ import annotations
 
 import io
 import wave
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import soundfile
 import soxr
 
 SUPPORTED_RATES = {8000: ".wav", 16000: ".sln16"}
+MAX_UPLOAD_SECONDS = 300.0
+
+
+class AudioError(ValueError):
+    """An uploaded recording cannot be used; the message says why, for staff."""
+
+
+def decode_file(path: Path) -> tuple[npt.NDArray[np.float64], int]:
+    """Read a WAV, MP3, FLAC or Ogg file as mono float samples (libsndfile)."""
+    try:
+        data, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
+        raise AudioError(f"{path.name}: not a readable WAV/MP3 recording ({e})") from e
+    if data.shape[0] == 0:
+        raise AudioError(f"{path.name}: the recording is empty")
+    seconds = data.shape[0] / rate
+    if seconds > MAX_UPLOAD_SECONDS:
+        raise AudioError(f"{path.name}: {seconds:.0f} s is longer than {MAX_UPLOAD_SECONDS:.0f} s")
+    mono = data.mean(axis=1)
+    if float(np.max(np.abs(mono))) < 1e-3:
+        raise AudioError(f"{path.name}: the recording is silent")
+    return mono, int(rate)
 
 
 def to_pcm16(

@@ -64,6 +64,21 @@ class PromptLibrary:
             await asyncio.to_thread(self.build_text, text)
         return rel
 
+    def import_file(self, source: Path, name: str) -> str:
+        """Convert an uploaded recording to ``uploads/<name>``; returns that relative path."""
+        if not name.replace("_", "").replace("-", "").isalnum() or not name.isascii():
+            raise audio.AudioError(
+                f"recording name must be ASCII letters, digits, - or _: {name!r}"
+            )
+        samples, rate = audio.decode_file(source)
+        rel = f"uploads/{name}"
+        pcm = audio.to_pcm16(samples, rate, self.rate)
+        self._write(self.sounds_dir / f"{rel}{self.ext}", audio.encode(pcm, self.rate))
+        return rel
+
+    def has(self, relative: str) -> bool:
+        return (self.sounds_dir / f"{relative}{self.ext}").exists()
+
     def build_system(self) -> None:
         """Write the fixed-name prompts the dialplan plays (system/fallback, ...)."""
         for name, text in SYSTEM_PROMPTS.items():
