@@ -62,7 +62,7 @@ class Controller:
         self.stopping = asyncio.Event()
 
     def _make_session(self, client: AriClient) -> SessionFactory:
-        def make(channel: Channel, args: tuple[str, ...]) -> CallSession:
+        def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
             service = self.flows.current  # the call keeps this version to its end
             dialled = args[1] if len(args) > 1 and args[1] else channel.exten
             now = datetime.now(TOKYO)
@@ -74,7 +74,9 @@ class Controller:
                 variables={"next_open": hours.speak_datetime(hours.next_open(now))},
             )
             services = CallServices(client, self.recorder, service.prompts, self.latencies.append)
-            return CallSession(channel, dialled, service.engine, ctx, services, service.version)
+            return CallSession(
+                channel, dialled, service.engine, ctx, services, service.version, adopted
+            )
 
         return make
 

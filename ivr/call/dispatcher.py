@@ -13,7 +13,8 @@ from ivr.call.session import CallSession
 
 log = structlog.get_logger("ivr.dispatch")
 
-SessionFactory = Callable[[ari.Channel, tuple[str, ...]], CallSession]
+# (channel, Stasis arguments, adopted after a reconnect/restart) -> session
+SessionFactory = Callable[[ari.Channel, tuple[str, ...], bool], CallSession]
 
 
 class Dispatcher:
@@ -32,7 +33,7 @@ class Dispatcher:
 
     def on_event(self, event: ari.AriEvent) -> None:
         if isinstance(event, ari.StasisStart):
-            self._start(event.channel, event.args)
+            self._start(event.channel, event.args, adopted=False)
             return
         channel_id = ari.channel_of(event)
         session = self.sessions.get(channel_id) if channel_id else None
@@ -51,7 +52,7 @@ class Dispatcher:
             if channel.id not in self.sessions:
                 args = tuple(channel.app_data.split(",")[1:])
                 log.info("reconcile_adopt", channel_id=channel.id)
-                self._start(channel, args)
+                self._start(channel, args, adopted=True)
         for channel_id, session in list(self.sessions.items()):
             if channel_id not in present:
                 log.info("reconcile_gone", channel_id=channel_id)
@@ -60,7 +61,7 @@ class Dispatcher:
     def on_disconnected(self) -> None:
         log.warning("ari_lost", active_calls=self.active)
 
-    def _start(self, channel: ari.Channel, args: tuple[str, ...]) -> None:
+    def _start(self, channel: ari.Channel, args: tuple[str, ...], adopted: bool) -> None:
         if channel.id in self.sessions:
             return
         if not self.accepting:
@@ -68,7 +69,7 @@ class Dispatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
-        session = self._make(channel, args)
+        session = self._make(channel, args, adopted)
         self.sessions[channel.id] = session
         self.calls_started += 1
         task = asyncio.create_task(session.run(), name=f"call-{channel.id}")

@@ -25,10 +25,11 @@ from ivr.flow import commands as cmd
 from ivr.flow import events as fe
 from ivr.flow.engine import CallContext, CallState, Engine
 from ivr.log import TOKYO
-from ivr.store.calls import CallRecorder, CallRow, EventRow
+from ivr.store.calls import CallRecorder, CallRow, EventRow, Superseded
 
 log = structlog.get_logger("ivr.call")
 
+PLAYBACK_SLOTS = 4  # playbacks of one call that can overlap: the new one queued, the old stopping
 SessionEvent = ari.AriEvent | fe.TimerFired | fe.ActionResult | fe.PlaybackFinished
 
 
@@ -67,6 +68,7 @@ class CallSession:
         ctx: CallContext,
         services: CallServices,
         flow_version: int | None = None,
+        adopted: bool = False,
     ) -> None:
         self.id = uuid.uuid4()
         self.channel = channel
@@ -85,6 +87,8 @@ class CallSession:
             flow_version=flow_version,
         )
         self._log = log.bind(call_id=str(self.id), channel_id=channel.id)
+        self.adopted = adopted
+        self._playbacks_started = 0
 
     def deliver(self, event: SessionEvent) -> None:
         self.queue.put_nowait(event)
@@ -94,14 +98,21 @@ class CallSession:
         outcome = "error"
         state: CallState | None = None
         self.services.recorder.submit(self._row)
+        if self.adopted:
+            self.services.recorder.submit(
+                Superseded(self.channel.id, self.id, self._row.started_at)
+            )
         self._log.info(
             "call_started",
+            adopted=self.adopted,
             caller=self.ctx.caller,
             dialled=self._row.dialled,
             caller_type=self.ctx.caller_type,
             calendar=self.ctx.calendar,
         )
         try:
+            if self.adopted:
+                await self._stop_orphan_playbacks()
             state, commands = self.engine.start(self.ctx)
             outcome = await self._execute_all(state, commands) or outcome
             while not state.finished:
@@ -121,6 +132,18 @@ class CallSession:
             await self._apologise()
         finally:
             await self._finish(state, outcome, started)
+
+    def _next_playback_id(self) -> str:
+        # Ids cycle through a few per-channel names, so that a controller that adopts the
+        # call after a crash can stop what its predecessor was playing: until a running
+        # playback ends, Asterisk holds every queued command of the channel (even answer).
+        self._playbacks_started += 1
+        return f"{self.channel.id}-pb{self._playbacks_started % PLAYBACK_SLOTS}"
+
+    async def _stop_orphan_playbacks(self) -> None:
+        for slot in range(PLAYBACK_SLOTS):
+            with contextlib.suppress(AriError):  # Gone: nothing was playing in that slot
+                await self.services.client.stop_playback(f"{self.channel.id}-pb{slot}")
 
     def _translate(self, event: SessionEvent) -> fe.Event | None:
         live = self._live
@@ -180,7 +203,7 @@ class CallSession:
                 media = await self.services.prompts.media(
                     prompts, {**self.ctx.variables, **variables}
                 )
-                playback_id = str(uuid.uuid4())
+                playback_id = self._next_playback_id()
                 live.playbacks[playback_id] = token
                 live.tokens[token] = playback_id
                 try:

@@ -56,7 +56,16 @@ class EventRow:
     detail: dict[str, str] = field(default_factory=dict)
 
 
-Record = CallRow | EventRow
+@dataclass(frozen=True)
+class Superseded:
+    """A call adopted after a controller restart closes the record its lost task left open."""
+
+    channel_id: str
+    by_id: uuid.UUID
+    at: datetime
+
+
+Record = CallRow | EventRow | Superseded
 
 _UPSERT_CALL = """
 INSERT INTO calls (id, channel_id, caller, dialled, started_at, answered_at, ended_at,
@@ -73,9 +82,16 @@ VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING
 """
 
 
+_CLOSE_SUPERSEDED = """
+UPDATE calls SET ended_at = $3, outcome = 'controller_restart'
+WHERE channel_id = $1 AND id <> $2 AND ended_at IS NULL
+"""
+_TYPES: dict[type, str] = {CallRow: "call", EventRow: "event", Superseded: "superseded"}
+
+
 def _to_json(rec: Record) -> str:
     d = asdict(rec)
-    d["type"] = "call" if isinstance(rec, CallRow) else "event"
+    d["type"] = _TYPES[type(rec)]
     return json.dumps(d, default=str, ensure_ascii=False)
 
 
@@ -89,6 +105,9 @@ def _from_json(line: str) -> Record:
         d["id"] = uuid.UUID(d["id"])
         d["path"] = tuple(d["path"])
         return CallRow(**d)
+    if kind == "superseded":
+        d["by_id"] = uuid.UUID(d["by_id"])
+        return Superseded(**d)
     d["call_id"] = uuid.UUID(d["call_id"])
     return EventRow(**d)
 
@@ -179,6 +198,8 @@ class CallRecorder:
                         rec.outcome,
                         rec.flow_version,
                     )
+                elif isinstance(rec, Superseded):
+                    await self._conn.execute(_CLOSE_SUPERSEDED, rec.channel_id, rec.by_id, rec.at)
                 else:
                     await self._conn.execute(
                         _INSERT_EVENT,

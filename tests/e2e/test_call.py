@@ -4,6 +4,8 @@ or Asterisk restarts the controller reconnects by itself."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from datetime import datetime
 
 import asyncpg
@@ -132,3 +134,63 @@ async def test_reconnects_after_asterisk_restart(
     await _menu_call(stack, library, flow, "1")
     row = await wait_call(db, since)
     assert row["digits"] == "1" and row["outcome"] == "caller_hangup"
+
+
+async def test_call_survives_ari_cut_mid_call(
+    stack: Stack,
+    ari_proxy: TcpProxy,
+    library: PromptLibrary,
+    flow: Flow,
+    db: asyncpg.Connection,
+) -> None:
+    """The ARI connection drops during the menu; the call goes on and the key is handled."""
+    welcome = prompt_ms(library, flow, "welcome")
+    connects = _connects(stack)
+    since = datetime.now(TOKYO)
+    call = asyncio.create_task(
+        place_call(
+            stack.asterisk.sip_port, DIALLED, CALLER, [Step(welcome + 7000, "1")], tail_ms=2000
+        )
+    )
+    await wait_call(db, since, ended=False)
+    await asyncio.sleep(welcome / 1000 + 1)  # the main menu is playing
+    assert ari_proxy.cut() >= 1
+    await stack.wait_log("ari_connected", timeout=20, connects=connects + 1)
+    result = await call
+    assert result.ok, result.output
+    row = await wait_call(db, since)
+    assert row["digits"] == "1" and "guide_registration" in row["path"]
+    assert row["outcome"] == "caller_hangup"
+
+
+async def test_restarted_controller_adopts_call_in_progress(
+    stack: Stack, library: PromptLibrary, flow: Flow, db: asyncpg.Connection
+) -> None:
+    """After a SIGKILL the new controller finds the caller still in Stasis and serves them."""
+    welcome = prompt_ms(library, flow, "welcome")
+    since = datetime.now(TOKYO)
+    # Key pressed well after the restart and the replayed welcome.
+    press_at = welcome + 1000 + 8000 + welcome + 2000
+    call = asyncio.create_task(
+        place_call(stack.asterisk.sip_port, DIALLED, CALLER, [Step(press_at, "1")], tail_ms=2000)
+    )
+    first = await wait_call(db, since, ended=False)
+    await asyncio.sleep(welcome / 1000 + 1)
+    stack.stop_controller(signal.SIGKILL)
+    stack.start_controller()
+    adopted = await stack.wait_log("call_started", timeout=30, adopted=True)
+    result = await call
+    assert result.ok, result.output
+    row = await wait_call(db, since)
+    assert str(row["id"]) == adopted["call_id"] and row["id"] != first["id"]
+    assert row["digits"] == "1" and "guide_registration" in row["path"]
+    # The killed controller's record is closed, not left open for ever.
+    lost = await db.fetchrow("SELECT * FROM calls WHERE id = $1", first["id"])
+    assert lost["outcome"] == "controller_restart" and lost["ended_at"] is not None
+
+
+def _connects(stack: Stack) -> int:
+    return max(
+        (e.get("connects", 0) for e in stack.log_entries() if e.get("event") == "ari_connected"),
+        default=0,
+    )
