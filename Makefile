@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DIGITS ?= 1
 
-.PHONY: run test call deps system asterisk venv lint unit e2e admin-tests clean bench migrate
+.PHONY: run test call deps system asterisk venv lint unit e2e admin clean bench migrate lock
 
 run: deps ## Start PostgreSQL (configured or private), Asterisk and the controller
 	$(BIN)/python -m ivr.dev.run
@@ -33,15 +33,22 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-lint: venv
-	$(BIN)/ruff check ivr tests
-	$(BIN)/mypy --strict ivr
+lint: venv ## ruff and mypy --strict
+	$(BIN)/ruff check ivr admin-web tests
+	$(BIN)/ruff format --check ivr admin-web tests
+	$(BIN)/mypy --strict ivr admin-web/ivr_admin
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
 e2e: deps
 	$(BIN)/python -m pytest -q tests/e2e
+
+admin: deps
+	$(BIN)/python -m pytest -q tests/admin
+
+bench: deps ## Latency figures with real calls (printed, never asserted)
+	$(BIN)/python -m bench.latency
 
 migrate: venv
 	$(BIN)/python -m ivr migrate

@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import asyncpg
 
@@ -53,6 +54,42 @@ async def _database() -> str:
     return dsn
 
 
+def _self_signed_cert() -> tuple[Path, Path]:
+    """A local certificate so the admin site is HTTPS-only even on a laptop."""
+    tls = RUN_DIR / "tls"
+    cert, key = tls / "admin.crt", tls / "admin.key"
+    if not cert.exists() or not key.exists():
+        tls.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        key.chmod(0o600)
+    return cert, key
+
+
+async def _first_admin(dsn: str, config: Path, env: dict[str, str]) -> str:
+    """Create the first administrator once; later runs just say how to log in."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        admins = await conn.fetchval(
+            "SELECT count(*) FROM admin_accounts WHERE role = 'administrator'"
+        )
+    finally:
+        await conn.close()
+    if admins:
+        return "  Log in with an existing administrator account."
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ivr_admin", "create-admin", "admin", "--name", "管理者",
+         "--config", str(config)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return out.stdout if out.returncode == 0 else f"create-admin failed: {out.stderr}"
+
+
 def _stop_previous() -> None:
     if STATE.exists():
         pid = json.loads(STATE.read_text()).get("asterisk_pid")
@@ -81,7 +118,17 @@ async def main() -> int:
     print("prompts: building the fallback prompt ...")
     PromptLibrary(inst.sounds_host_dir, inst.sounds_ast_dir).build_system()
     inst.start()
-    stack = Stack(dsn, inst, RUN_DIR, extra_config={"log": {"level": "info", "json": "auto"}})
+    cert, key = _self_signed_cert()
+    admin_port = int(os.environ.get("IVR_ADMIN_PORT", "8443"))
+    stack = Stack(
+        dsn,
+        inst,
+        RUN_DIR,
+        extra_config={
+            "log": {"level": "info", "json": "auto"},
+            "admin": {"port": admin_port, "tls_cert": str(cert), "tls_key": str(key)},
+        },
+    )
     try:
         await inst.wait_ready()
         ports = f"SIP 127.0.0.1:{inst.sip_port}, ARI 127.0.0.1:{inst.ari_port}"
@@ -100,17 +147,25 @@ async def main() -> int:
             )
         )
         stack.write_config()
-        print("controller: starting (first start synthesises every prompt, ~20 s) ...")
-        controller = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, not awaited
-            [sys.executable, "-m", "ivr", "--config", str(stack.config_file), "run"],
-            env={**stack.env(), "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
+        print("controller and admin site: starting (the first start synthesises every prompt) ...")
+        env = {**stack.env(), "PYTHONUNBUFFERED": "1"}
+        login = await _first_admin(dsn, stack.config_file, env)
+        config = str(stack.config_file)
+        commands = (
+            [sys.executable, "-m", "ivr", "--config", config, "run"],
+            [sys.executable, "-m", "ivr_admin", "serve", "--config", config],
         )
+        children = [
+            subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)  # noqa: ASYNC220 - long-lived
+            for cmd in commands
+        ]
         print(
             "\n"
             "  The IVR is running. In another terminal, place a real test call:\n"
             '      make call DIGITS="1"\n'
-            f"  Controller settings: {stack.config_file}\n"
+            f"  Admin site: https://127.0.0.1:{admin_port}/login (self-signed certificate)\n"
+            f"{login}\n"
+            f"  Settings: {stack.config_file}\n"
             f"  Asterisk log: {inst.log_file}\n"
             f"  Asterisk CLI: {' '.join(inst._cmd('-r'))}\n"
             "  Stop with Ctrl-C.\n",
@@ -120,13 +175,15 @@ async def main() -> int:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        while not stop.is_set() and controller.poll() is None:
+        while not stop.is_set() and all(c.poll() is None for c in children):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
-        if controller.poll() is None:
-            controller.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(controller.wait, 30)
-        return controller.returncode or 0
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            await asyncio.to_thread(child.wait, 30)
+        return max(c.returncode or 0 for c in children)
     finally:
         inst.stop()
         STATE.unlink(missing_ok=True)
