@@ -16,7 +16,10 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 # Fields whose values are phone numbers or message bodies: never logged in full.
 NUMBER_FIELDS = frozenset({"caller", "to", "number", "dialled_by_caller", "collected"})
 BODY_FIELDS = frozenset({"body", "sms_body"})
+# Keys a caller pressed: a typed phone number hides in there.
+KEY_FIELDS = frozenset({"digits", "keys"})
 _DIGITS = re.compile(r"\d")
+_NUMBER_RUN = re.compile(r"\d{7,}")
 
 
 def mask_number(value: str) -> str:
@@ -39,6 +42,9 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     for key in NUMBER_FIELDS & event.keys():
         if isinstance(event[key], str):
             event[key] = mask_number(event[key])
+    for key in KEY_FIELDS & event.keys():
+        if isinstance(event[key], str):
+            event[key] = _NUMBER_RUN.sub(lambda m: mask_number(m.group()), event[key])
     for key in BODY_FIELDS & event.keys():
         event[key] = f"<{len(str(event[key]))} chars>"
     return event

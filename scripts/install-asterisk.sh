@@ -55,7 +55,7 @@ install_chroot() {
   # The archive may be a frozen snapshot whose Release file has expired.
   chroot "$ROOT" apt-get -qq -o Acquire::Check-Valid-Until=false update
   DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -qq --no-install-recommends \
-    asterisk asterisk-modules asterisk-core-sounds-en-gsm >/dev/null
+    asterisk asterisk-modules tzdata >/dev/null
   local moddir
   moddir=$(chroot "$ROOT" sh -c 'ls -d /usr/lib/*/asterisk/modules 2>/dev/null | head -1')
   write_state chroot "$ROOT" /usr/sbin/asterisk "$moddir" "$(chroot_version)"
@@ -81,6 +81,11 @@ EOS
 
 if [ -x "$ROOT/usr/sbin/asterisk" ] && [ -f "$STATE" ]; then
   ensure_mounts
+  # Asterisk logs in Asia/Tokyo (TZ is set when it starts): the chroot needs the zone data.
+  if [ ! -e "$ROOT/usr/share/zoneinfo/Asia/Tokyo" ]; then
+    chroot "$ROOT" apt-get -qq -o Acquire::Check-Valid-Until=false update
+    DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -qq --no-install-recommends tzdata >/dev/null
+  fi
   echo "install-asterisk: $(chroot_version) already installed in $ROOT"
   exit 0
 fi

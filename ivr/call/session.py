@@ -86,7 +86,7 @@ class CallSession:
             started_at=_now(),
             flow_version=flow_version,
         )
-        self._log = log.bind(call_id=str(self.id), channel_id=channel.id)
+        self._log = log
         self.adopted = adopted
         self._playbacks_started = 0
 
@@ -94,6 +94,14 @@ class CallSession:
         self.queue.put_nowait(event)
 
     async def run(self) -> None:
+        # Bound in this call's own task: every module logging on its behalf (prompts,
+        # ARI client, recorder hand-off) carries the call's ids, and no other call's.
+        with structlog.contextvars.bound_contextvars(
+            call_id=str(self.id), channel_id=self.channel.id
+        ):
+            await self._run()
+
+    async def _run(self) -> None:
         started = time.monotonic()
         outcome = "error"
         state: CallState | None = None

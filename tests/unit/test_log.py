@@ -28,3 +28,10 @@ def test_json_line_with_context_and_redaction(capsys: pytest.CaptureFixture[str]
     assert line["caller"] == "*******5678"
     assert line["body"] == "<5 chars>"
     assert line["ts"].endswith("+09:00")
+
+
+def test_typed_numbers_in_keys_are_masked() -> None:
+    """A mobile number keyed in for SMS is masked inside the keys pressed; menu keys stay."""
+    event = log.redact(None, "info", {"digits": "1109087654321#1"})
+    assert event["digits"] == "*********4321#1"
+    assert log.redact(None, "info", {"digits": "*2"})["digits"] == "*2"
