@@ -27,16 +27,16 @@ asterisk: system
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 lint: venv ## ruff and mypy --strict
-	$(BIN)/ruff check ivr admin-web tests
-	$(BIN)/ruff format --check ivr admin-web tests
-	$(BIN)/mypy --strict ivr admin-web/ivr_admin
+	$(BIN)/ruff check ivr admin-web tests bench
+	$(BIN)/ruff format --check ivr admin-web tests bench
+	$(BIN)/mypy --strict ivr admin-web/ivr_admin bench
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit
@@ -53,8 +53,10 @@ bench: deps ## Latency figures with real calls (printed, never asserted)
 migrate: venv
 	$(BIN)/python -m ivr migrate
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
-	$(BIN)/pip install -q uv && $(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+lock: ## Re-resolve the locks from pyproject.toml: runtime (image) and dev (tests, tools)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml -o requirements.lock --python-version 3.11
+	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

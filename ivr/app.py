@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 
@@ -56,7 +57,8 @@ class Controller:
         self.recorder = CallRecorder(
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
         )
-        self.latencies: list[float] = []
+        # Recent DTMF -> next prompt latencies (bounded), for the monitoring issue's metrics.
+        self.latencies: deque[float] = deque(maxlen=1024)
         self.dispatcher: Dispatcher | None = None
         self.connection: AriConnection | None = None
         self.stopping = asyncio.Event()

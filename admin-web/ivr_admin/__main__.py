@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import asyncpg
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     p_create.add_argument("--name", default="", help="display name")
     p_create.add_argument("--config", help="YAML configuration file")
     args = parser.parse_args(argv)
-    settings = _settings(args.config)
+    settings = _settings(args.config or os.environ.get("IVR_CONFIG") or None)
     configure_logging(settings.log.level, settings.log.json)
     if args.command == "serve":
         serve(settings)

@@ -76,6 +76,9 @@ class FlowInService:
             return
         try:
             await self._switch_to(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            # e.g. the schema is not migrated yet: serve the file flow, keep watching.
+            log.warning("flow_published_unavailable", error=str(e), serving="file")
         finally:
             await conn.close()
 

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,25 @@ _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 
 class AsteriskSetupError(RuntimeError):
     """Asterisk is not installed, the config did not render, or it did not start."""
+
+
+def render_dir(values: Mapping[str, str], out_dir: Path, conf_dir: Path = CONF_DIR) -> list[Path]:
+    """Write every ``*.conf`` of ``conf_dir`` into ``out_dir`` with its ``@@NAME@@``
+    placeholders substituted from ``values``; return the files written.
+
+    Used for private instances (``Instance.render``) and for deployments
+    (``python -m ivr.dev.render``). A placeholder without a value stops the
+    rendering with an error naming the file and the placeholder."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in sorted(conf_dir.glob("*.conf")):
+        text = src.read_text(encoding="utf-8")
+        missing = sorted({m for m in _PLACEHOLDER.findall(text) if m not in values})
+        if missing:
+            raise AsteriskSetupError(f"{src.name}: no value for {', '.join(missing)}")
+        (out_dir / src.name).write_text(_PLACEHOLDER.sub(lambda m: values[m.group(1)], text))
+        written.append(out_dir / src.name)
+    return written
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,7 @@ class Instance:
         return {
             "ETC_DIR": f"{d}/etc",
             "MOD_DIR": self.install.moddir,
+            "DATA_DIR": "/usr/share/asterisk",
             "LIB_DIR": f"{d}/lib",
             "SPOOL_DIR": f"{d}/spool",
             "RUN_DIR": f"{d}/run",
@@ -130,16 +151,9 @@ class Instance:
 
     def render(self) -> None:
         """Write the instance's config from asterisk-conf/, substituting every placeholder."""
-        values = self.values()
-        etc = self.host_dir / "etc"
         for sub in ("etc", "lib", "spool", "run", "log", "sounds"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
-        for src in sorted(CONF_DIR.glob("*.conf")):
-            text = src.read_text(encoding="utf-8")
-            missing = sorted({m for m in _PLACEHOLDER.findall(text) if m not in values})
-            if missing:
-                raise AsteriskSetupError(f"{src.name}: no value for {', '.join(missing)}")
-            (etc / src.name).write_text(_PLACEHOLDER.sub(lambda m: values[m.group(1)], text))
+        render_dir(self.values(), self.host_dir / "etc")
 
     def _cmd(self, *args: str) -> list[str]:
         base = [self.install.binary, "-C", f"{self.ast_dir}/etc/asterisk.conf", *args]
@@ -155,6 +169,7 @@ class Instance:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, "TZ": "Asia/Tokyo"},  # log times as the city reads them
         )
         out.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -14,10 +15,32 @@ import asyncpg
 PROJECT = Path(__file__).resolve().parents[2]
 
 
+_handed_out: set[int] = set()
+
+
+def _bindable(port: int, kind: socket.SocketKind) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now for TCP and UDP (and its RTP neighbours), never handed
+    out twice by this process: SIPp, Asterisk and PostgreSQL bind these a moment later,
+    and the kernel's "next free port" would give concurrent callers the same one."""
+    for _ in range(500):
+        port = random.randrange(40000, 59990, 2)
+        if port in _handed_out:
+            continue
+        if _bindable(port, socket.SOCK_STREAM) and all(
+            _bindable(p, socket.SOCK_DGRAM) for p in (port, port + 1, port + 2)
+        ):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free loopback port found")
 
 
 async def reachable(dsn: str) -> bool:

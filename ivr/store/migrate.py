@@ -30,6 +30,9 @@ class Migration:
 
 
 def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    if not sql_dir.is_dir() or not any(sql_dir.glob("*.sql")):
+        # Never report "up to date" from a wrong path (e.g. an install without sql/).
+        raise MigrationError(f"no migrations found in {sql_dir} (set IVR_SQL_DIR)")
     found: dict[int, Migration] = {}
     for path in sorted(sql_dir.glob("*.sql")):
         m = _NAME.match(path.name)

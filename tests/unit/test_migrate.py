@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import pytest
 
@@ -31,3 +33,9 @@ def test_misnamed_migration_is_rejected(tmp_path) -> None:  # type: ignore[no-un
     (tmp_path / "1_bad.sql").write_text("SELECT 1")
     with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         discover(tmp_path)
+
+
+def test_missing_sql_folder_is_an_error(tmp_path: Path) -> None:
+    """A wrong or empty migrations folder is reported, never taken as 'up to date'."""
+    with pytest.raises(MigrationError, match="no migrations found"):
+        discover(tmp_path / "nowhere")

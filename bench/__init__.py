@@ -1,0 +1,1 @@
+"""Measurements with real calls (``make bench``): figures are printed, never asserted."""
