@@ -33,7 +33,12 @@ EOS
 }
 
 ensure_mounts() {
-  mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+  # /proc is mounted only while apt runs inside the chroot, and always unmounted after,
+  # so that no mount is left inside the project folder.
+  if ! mountpoint -q "$ROOT/proc"; then
+    mount -t proc proc "$ROOT/proc"
+    trap 'umount "$ROOT/proc" 2>/dev/null || true' EXIT
+  fi
   # Without the host's name resolution files Asterisk's own-name lookups stall under load.
   cp /etc/hosts "$ROOT/etc/hosts"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
@@ -80,9 +85,9 @@ EOS
 }
 
 if [ -x "$ROOT/usr/sbin/asterisk" ] && [ -f "$STATE" ]; then
-  ensure_mounts
   # Asterisk logs in Asia/Tokyo (TZ is set when it starts): the chroot needs the zone data.
   if [ ! -e "$ROOT/usr/share/zoneinfo/Asia/Tokyo" ]; then
+    ensure_mounts
     chroot "$ROOT" apt-get -qq -o Acquire::Check-Valid-Until=false update
     DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -qq --no-install-recommends tzdata >/dev/null
   fi

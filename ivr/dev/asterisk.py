@@ -226,8 +226,9 @@ class Instance:
 
 
 def _ensure_chroot_mounts(root: Path) -> None:
-    if subprocess.run(["mountpoint", "-q", str(root / "proc")], check=False).returncode != 0:
-        subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    # Asterisk needs no /proc in the chroot, so nothing is left mounted under the project
+    # (a mounted /proc would make `rm -rf` of a checkout fail). It does need the host's
+    # name resolution files: without them its own-name lookups stall under load.
     for name in ("hosts", "resolv.conf"):
         src = Path("/etc") / name
         if src.exists():
