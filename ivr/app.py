@@ -26,6 +26,7 @@ from ivr.flow.loader import load_flow_file
 from ivr.flow.model import Flow
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
+from ivr.prompts.worker import SpeechWorker
 from ivr.store.calls import CallRecorder
 
 log = structlog.get_logger("ivr")
@@ -33,13 +34,14 @@ log = structlog.get_logger("ivr")
 DEFAULT_FLOW = Path(__file__).parent / "flows" / "default.yaml"
 
 
-def prompt_library(settings: Settings) -> PromptLibrary:
+def prompt_library(settings: Settings, worker: SpeechWorker | None = None) -> PromptLibrary:
     p = settings.prompts
     return PromptLibrary(
         Path(p.sounds_dir).resolve(),
         p.asterisk_dir or str(Path(p.sounds_dir).resolve()),
         p.speed,
         p.sample_rate,
+        worker,
     )
 
 
@@ -52,7 +54,8 @@ class Controller:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.library = prompt_library(settings)
+        self.speech = SpeechWorker()
+        self.library = prompt_library(settings, self.speech)
         self.flows = FlowInService(self.library, load_service_flow(settings), settings.database.dsn)
         self.recorder = CallRecorder(
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
@@ -112,6 +115,7 @@ class Controller:
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await writer
+                self.speech.close()
                 log.info("controller_stopped", calls=self.dispatcher.calls_started)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 
 import structlog
@@ -68,5 +67,5 @@ class PromptResolver:
                 continue
             await self.library.ensure_text(spec.text)
             built += 1
-        await asyncio.to_thread(self.library.build_system)
+        await self.library.ensure_system()
         return built

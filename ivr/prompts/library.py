@@ -12,10 +12,11 @@ import asyncio
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.prompts import audio, tts
+from ivr.prompts.worker import SpeechWorker
 
 VOICE = "openjtalk-mei_normal-1"  # bump when the synthesis pipeline changes
 
@@ -38,6 +39,8 @@ class PromptLibrary:
     asterisk_dir: str
     speed: float = 1.0
     rate: int = 8000
+    # Where asynchronous synthesis runs: a child process (the controller), or a thread.
+    worker: SpeechWorker | None = field(default=None, compare=False, repr=False)
 
     @property
     def ext(self) -> str:
@@ -61,8 +64,21 @@ class PromptLibrary:
         """Like build_text, off the event loop (synthesis takes ~0.2 s per sentence)."""
         rel = f"tts/{self.key(text)}"
         if not (self.sounds_dir / f"{rel}{self.ext}").exists():
-            await asyncio.to_thread(self.build_text, text)
+            if self.worker is None:
+                await asyncio.to_thread(self.build_text, text)
+            else:
+                await self.worker.run(_build_text, self._spec(), text)
         return rel
+
+    async def ensure_system(self) -> None:
+        """build_system, off the event loop."""
+        if self.worker is None:
+            await asyncio.to_thread(self.build_system)
+        else:
+            await self.worker.run(_build_system, self._spec())
+
+    def _spec(self) -> tuple[str, str, float, int]:
+        return (str(self.sounds_dir), self.asterisk_dir, self.speed, self.rate)
 
     def import_file(self, source: Path, name: str) -> str:
         """Convert an uploaded recording to ``uploads/<name>``; returns that relative path."""
@@ -107,3 +123,14 @@ class PromptLibrary:
         tmp.write_bytes(data)
         os.chmod(tmp, 0o644)
         tmp.replace(target)
+
+
+# Module-level entry points for the worker process (a bound method would pickle the worker).
+def _build_text(spec: tuple[str, str, float, int], text: str) -> str:
+    sounds_dir, asterisk_dir, speed, rate = spec
+    return PromptLibrary(Path(sounds_dir), asterisk_dir, speed, rate).build_text(text)
+
+
+def _build_system(spec: tuple[str, str, float, int]) -> None:
+    sounds_dir, asterisk_dir, speed, rate = spec
+    PromptLibrary(Path(sounds_dir), asterisk_dir, speed, rate).build_system()
