@@ -132,6 +132,8 @@ class CallSession:
                 if isinstance(event, fe.CallerHungUp):
                     outcome = "caller_hangup" if outcome == "error" else outcome
                     break
+            if outcome == "error":  # the flow ended by itself with no hang-up outcome
+                outcome = "completed"
         except asyncio.CancelledError:
             outcome = "controller_stopped"
             raise
