@@ -76,7 +76,7 @@ async def _flow_db(settings: Settings, args: argparse.Namespace) -> int:
     from ivr.flow.errors import FlowError
     from ivr.store import flows
 
-    actor = args.by or os.environ.get("USER", "cli")
+    actor = f"cli:{args.by or os.environ.get('USER', 'unknown')}"  # shown in the audit log
     conn = await asyncpg.connect(settings.database.dsn)
     try:
         if args.action == "list":

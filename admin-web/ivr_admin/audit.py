@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
 
+from ivr.store.audit import record
+
 from . import render
 from .db import connection
-from .model import TOKYO, Address
+from .model import TOKYO
 
 if TYPE_CHECKING:
     from .db import Conn
@@ -23,7 +24,6 @@ log = structlog.get_logger("ivr_admin.audit")
 
 PAGE_SIZE = 100
 CSV_LIMIT = 100_000
-_SECRET_KEYS = frozenset({"password", "password_hash", "totp_secret", "secret", "token"})
 
 # Action ids as staff read them; unknown ids are shown as they are.
 ACTIONS = {
@@ -42,39 +42,10 @@ ACTIONS = {
     "account.totp_reset": "2段階認証の解除",
     "allowlist.update": "接続元制限の変更",
     "totp_policy.update": "2段階認証の必須化設定の変更",
+    "flow.publish": "通話フローの公開",
 }
 
-
-def _scrub(values: Mapping[str, Any] | None) -> str | None:
-    # Secrets never reach the log, even if a caller passes them by mistake.
-    if values is None:
-        return None
-    clean = {k: ("***" if k in _SECRET_KEYS else v) for k, v in values.items()}
-    return json.dumps(clean, ensure_ascii=False, default=str)
-
-
-async def record(
-    conn: Conn,
-    actor: str | None,
-    action: str,
-    target: str = "",
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    ip: Address | str | None = None,
-) -> None:
-    """Append one entry: who (login ID, None for the system), what, on what, the values
-    before and after, and the source address. Call it inside the change's transaction."""
-    await conn.execute(
-        """INSERT INTO admin_audit (actor, action, target, before, after, ip)
-           VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6)""",
-        actor or "",
-        action,
-        target,
-        _scrub(before),
-        _scrub(after),
-        None if ip is None else str(ip),
-    )
-    log.info("audit", actor=actor or "", action=action, target=target, ip=str(ip or ""))
+__all__ = ["ACTIONS", "purge", "record"]
 
 
 async def purge(conn: Conn, retention_days: int) -> int:

@@ -15,6 +15,7 @@ import asyncpg
 
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
+from ivr.store import audit
 
 CHANNEL = "flow_published"
 
@@ -61,11 +62,14 @@ async def publish(conn: asyncpg.Connection, version: int, actor: str) -> Flow:
     """
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT source FROM flow_versions WHERE id = $1 FOR UPDATE", version
+            "SELECT source, comment FROM flow_versions WHERE id = $1 FOR UPDATE", version
         )
         if row is None:
             raise FlowVersionError(f"flow version {version} does not exist")
         flow = load_flow(row["source"], f"version {version}")  # raises FlowError
+        before = await conn.fetchrow(
+            "SELECT id, name FROM flow_versions WHERE status = 'published'"
+        )
         await conn.execute(
             "UPDATE flow_versions SET status = 'retired' WHERE status = 'published' AND id <> $1",
             version,
@@ -76,6 +80,14 @@ async def publish(conn: asyncpg.Connection, version: int, actor: str) -> Flow:
             version,
             flow.name,
             actor,
+        )
+        await audit.record(
+            conn,
+            actor,
+            "flow.publish",
+            f"flow:{version}",
+            {"version": before["id"], "name": before["name"]} if before else None,
+            {"version": version, "name": flow.name, "comment": row["comment"]},
         )
         # Delivered at commit, so listeners never see a version that is not there yet.
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(version))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 import pytest
@@ -34,6 +35,16 @@ async def test_publish_rollback_and_notify(db: asyncpg.Connection, database_dsn:
         await flows.publish(db, first, "tester")  # roll back
         current = await flows.published(db)
         assert current is not None and current.id == first and current.published_by == "tester"
+        entry = await db.fetchrow(
+            "SELECT * FROM admin_audit WHERE action = 'flow.publish' ORDER BY id DESC LIMIT 1"
+        )
+        assert entry["actor"] == "tester" and entry["target"] == f"flow:{first}"
+        assert json.loads(entry["before"])["version"] == second
+        assert json.loads(entry["after"]) == {
+            "version": first,
+            "name": current.name,
+            "comment": "initial",
+        }
     finally:
         await listener.close()
 
