@@ -79,3 +79,17 @@ def test_example_documents_every_key() -> None:
     documented = {f"{section}.{key}" for section, values in raw.items() for key in values}
     assert documented == _keys(Settings)
     assert load_settings(EXAMPLE, env={}) == Settings()
+
+
+def test_cli_refuses_bad_config_naming_the_key(tmp_path: Path) -> None:
+    """`ivr --config FILE run` with a misspelt key exits at once with the key named."""
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, "ari:\n  pasword: x\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", "--config", str(path), "run"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "config: ari.pasword: unknown key" in result.stderr
