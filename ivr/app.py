@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import signal
 from collections import deque
+from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import structlog
@@ -56,7 +58,12 @@ class Controller:
         self.settings = settings
         self.speech = SpeechWorker()
         self.library = prompt_library(settings, self.speech)
-        self.flows = FlowInService(self.library, load_service_flow(settings), settings.database.dsn)
+        self.flows = FlowInService(
+            self.library,
+            load_service_flow(settings),
+            settings.database.dsn,
+            Path(settings.database.spool_dir) / "flow-in-service.json",
+        )
         self.recorder = CallRecorder(
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
         )
@@ -65,6 +72,7 @@ class Controller:
         self.dispatcher: Dispatcher | None = None
         self.connection: AriConnection | None = None
         self.stopping = asyncio.Event()
+        self.failed = False
 
     def _make_session(self, client: AriClient) -> SessionFactory:
         def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
@@ -97,9 +105,9 @@ class Controller:
             self.connection = AriConnection(
                 client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
             )
-            writer = asyncio.create_task(self.recorder.run(), name="recorder")
-            watcher = asyncio.create_task(self.flows.watch(), name="flow-watch")
-            ari_task = asyncio.create_task(self.connection.run(), name="ari")
+            writer = self._supervised(self.recorder.run(), "recorder")
+            watcher = self._supervised(self.flows.watch(), "flow-watch")
+            ari_task = self._supervised(self.connection.run(), "ari")
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
             try:
                 await self.stopping.wait()
@@ -108,15 +116,32 @@ class Controller:
                 self.dispatcher.accepting = False
                 await self.dispatcher.drain(self.settings.controller.drain_seconds)
                 for task in (ari_task, watcher):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await _stop(task)
                 await self.recorder.close()
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                await _stop(writer)
                 self.speech.close()
                 log.info("controller_stopped", calls=self.dispatcher.calls_started)
+
+    def _supervised(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A long-lived task; if it ever ends by itself the controller stops (non-zero),
+        so that its supervisor restarts it whole rather than run half-working."""
+
+        def ended(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or self.stopping.is_set():
+                return
+            log.error("task_died", task=name, error=repr(task.exception()))
+            self.failed = True
+            self.stopping.set()
+
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(ended)
+        return task
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):  # already logged if it died
+        await task
 
 
 async def serve(settings: Settings) -> None:
@@ -125,3 +150,5 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, controller.stopping.set)
     await controller.run()
+    if controller.failed:
+        raise SystemExit(1)

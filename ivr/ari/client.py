@@ -55,8 +55,9 @@ class AriClient:
                 headers=self.headers,
                 timeout=self._timeout,
             ) as r:
-                if r.status == 404:
-                    raise Gone(404, f"{method} {path}: not found")
+                if r.status == 404 or (r.status in (409, 412) and path.startswith("/channels/")):
+                    # 409 "not in Stasis" / 412 "invalid state": the channel has left us too.
+                    raise Gone(r.status, f"{method} {path}: {await r.text()}")
                 if r.status >= 400:
                     raise AriError(r.status, f"{method} {path}: {await r.text()}")
                 if r.status == 204 or r.content_type != "application/json":
@@ -80,6 +81,10 @@ class AriClient:
         # ARI takes a playlist as one comma-separated value (repeating the key keeps the last).
         params = [("media", ",".join(media))]
         await self._request("POST", f"/channels/{channel_id}/play/{playback_id}", params)
+
+    async def playback(self, playback_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._request("GET", f"/playbacks/{playback_id}")
+        return found
 
     async def stop_playback(self, playback_id: str) -> None:
         await self._request("DELETE", f"/playbacks/{playback_id}")

@@ -90,5 +90,9 @@ class AriConnection:
         except ValueError:
             log.warning("ari_bad_message", size=len(data))
             return
-        if isinstance(raw, dict):
+        if not isinstance(raw, dict):
+            return
+        try:
             self._handler.on_event(decode(raw))
+        except Exception:  # one bad event must not end event handling for every call
+            log.exception("ari_event_failed", type=raw.get("type"))

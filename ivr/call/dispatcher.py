@@ -9,7 +9,7 @@ import structlog
 
 from ivr.ari import events as ari
 from ivr.ari.client import AriClient, AriError
-from ivr.call.session import CallSession
+from ivr.call.session import CallSession, Resync
 
 log = structlog.get_logger("ivr.dispatch")
 
@@ -45,9 +45,12 @@ class Dispatcher:
         try:
             channels = await self._client.channels()
         except AriError as e:
+            # Without knowing which calls are still there, calls that ended meanwhile
+            # would be kept for ever: drop this connection and try again.
             log.error("reconcile_failed", error=str(e))
-            return
+            raise ConnectionError(f"reconcile failed: {e}") from e
         present = {c.id: c for c in channels if c.in_app(self._app)}
+        before = set(self.sessions)
         for channel in present.values():
             if channel.id not in self.sessions:
                 args = tuple(channel.app_data.split(",")[1:])
@@ -57,6 +60,8 @@ class Dispatcher:
             if channel_id not in present:
                 log.info("reconcile_gone", channel_id=channel_id)
                 session.deliver(ari.StasisEnd(session.channel))
+            elif channel_id in before:
+                session.deliver(Resync())  # events may have been dropped while we were away
 
     def on_disconnected(self) -> None:
         log.warning("ari_lost", active_calls=self.active)
@@ -90,11 +95,20 @@ class Dispatcher:
             log.warning("refuse_failed", channel_id=channel_id, error=str(e))
 
     async def drain(self, timeout: float) -> None:
-        """Let calls in progress finish, up to ``timeout``; then stop the rest."""
-        if self._tasks:
-            log.info("draining_calls", active=len(self._tasks), timeout=timeout)
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=5)
+        """Let calls in progress finish, up to ``timeout``; then hand the rest back to
+        the dialplan, which apologises and hangs up (no caller is left in silence
+        when no controller comes back)."""
+        if not self._tasks:
+            return
+        log.info("draining_calls", active=len(self._tasks), timeout=timeout)
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        if not pending:
+            return
+        for channel_id, session in list(self.sessions.items()):
+            session.handed_back = True
+            await self._refuse(channel_id)
+        _, pending = await asyncio.wait(pending, timeout=3)  # StasisEnd ends them
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)

@@ -154,6 +154,7 @@ class Instance:
         for sub in ("etc", "lib", "spool", "run", "log", "sounds"):
             (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
         render_dir(self.values(), self.host_dir / "etc")
+        (self.host_dir / "etc" / "ari.conf").chmod(0o600)  # holds the ARI password
 
     def _cmd(self, *args: str) -> list[str]:
         base = [self.install.binary, "-C", f"{self.ast_dir}/etc/asterisk.conf", *args]

@@ -29,10 +29,12 @@ class SpeechWorker:
             if self._pool is None:
                 # spawn: a fresh interpreter, not a fork of a process with threads and sockets
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._pool
             try:
-                return await loop.run_in_executor(self._pool, partial(fn, *args))
+                return await loop.run_in_executor(pool, partial(fn, *args))
             except BrokenProcessPool:
-                self.close()
+                if self._pool is pool:  # another request may already have replaced it
+                    self.close()
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -40,4 +42,6 @@ class SpeechWorker:
     def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # No cancel_futures: a cancelled future would surface in a call's task as
+            # CancelledError, indistinguishable from the controller stopping.
+            pool.shutdown(wait=False)

@@ -12,12 +12,16 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._blocked_until = 0.0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if asyncio.get_running_loop().time() < self._blocked_until:
+            writer.transport.abort()  # the network is "down": refuse
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -42,6 +46,11 @@ class TcpProxy:
             w.transport.abort()
         self._writers.clear()
         return n
+
+    def block(self, seconds: float) -> int:
+        """Cut every connection and refuse new ones for ``seconds``."""
+        self._blocked_until = asyncio.get_running_loop().time() + seconds
+        return self.cut()
 
     async def close(self) -> None:
         self.cut()

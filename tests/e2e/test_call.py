@@ -194,3 +194,30 @@ def _connects(stack: Stack) -> int:
         (e.get("connects", 0) for e in stack.log_entries() if e.get("event") == "ari_connected"),
         default=0,
     )
+
+
+async def test_prompt_that_ended_during_an_outage_is_noticed(
+    stack: Stack,
+    ari_proxy: TcpProxy,
+    library: PromptLibrary,
+    flow: Flow,
+    db: asyncpg.Connection,
+) -> None:
+    """ARI is down while the welcome ends; after reconnecting, the menu still plays."""
+    welcome = prompt_ms(library, flow, "welcome")
+    connects = _connects(stack)
+    since = datetime.now(TOKYO)
+    # The key comes after the outage, while the main menu (which must start) plays.
+    press_at = welcome + 7000
+    call = asyncio.create_task(
+        place_call(stack.asterisk.sip_port, DIALLED, CALLER, [Step(press_at, "1")], tail_ms=2000)
+    )
+    await wait_call(db, since, ended=False)
+    await asyncio.sleep(1)
+    assert ari_proxy.block(welcome / 1000 + 0.5) >= 1  # the welcome ends while we are away
+    await stack.wait_log("ari_connected", timeout=30, connects=connects + 1)
+    result = await call
+    assert result.ok, result.output
+    row = await wait_call(db, since)
+    assert row["path"][:4] == ["service_check", "welcome", "main_menu", "guide_registration"]
+    assert row["digits"] == "1"
