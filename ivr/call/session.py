@@ -29,8 +29,14 @@ from ivr.store.calls import CallRecorder, CallRow, EventRow, Superseded
 
 log = structlog.get_logger("ivr.call")
 
+
+@dataclass(frozen=True)
+class Resync:
+    """Sent by the dispatcher to every call after the ARI connection is re-established."""
+
+
 PLAYBACK_SLOTS = 4  # playbacks of one call that can overlap: the new one queued, the old stopping
-SessionEvent = ari.AriEvent | fe.TimerFired | fe.ActionResult | fe.PlaybackFinished
+SessionEvent = ari.AriEvent | fe.TimerFired | fe.ActionResult | fe.PlaybackFinished | Resync
 
 
 @dataclass
@@ -51,6 +57,9 @@ class _Live:
     tokens: dict[str, str] = field(default_factory=dict)  # engine token -> ARI playback id
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)  # ARI playback id -> start time
+    # Playbacks a predecessor controller left running that we stopped: their
+    # PlaybackFinished is not ours, even if our own playback reuses the id meanwhile.
+    foreign: set[str] = field(default_factory=set)
     hung_up: bool = False
     dtmf_at: float | None = None
 
@@ -88,6 +97,7 @@ class CallSession:
         )
         self._log = log
         self.adopted = adopted
+        self.handed_back = False  # set when a stopping controller returns the call to the dialplan
         self._playbacks_started = 0
 
     def deliver(self, event: SessionEvent) -> None:
@@ -124,7 +134,11 @@ class CallSession:
             state, commands = self.engine.start(self.ctx)
             outcome = await self._execute_all(state, commands) or outcome
             while not state.finished:
-                event = self._translate(await self.queue.get())
+                raw = await self.queue.get()
+                if isinstance(raw, Resync):
+                    await self._resync()
+                    continue
+                event = self._translate(raw)
                 if event is None:
                     continue
                 state, commands = self.engine.handle(state, event)
@@ -152,8 +166,23 @@ class CallSession:
 
     async def _stop_orphan_playbacks(self) -> None:
         for slot in range(PLAYBACK_SLOTS):
+            playback_id = f"{self.channel.id}-pb{slot}"
             with contextlib.suppress(AriError):  # Gone: nothing was playing in that slot
-                await self.services.client.stop_playback(f"{self.channel.id}-pb{slot}")
+                await self.services.client.stop_playback(playback_id)
+                self._live.foreign.add(playback_id)
+
+    async def _resync(self) -> None:
+        """After the ARI connection came back: Asterisk does not replay the events it
+        dropped meanwhile, so ask whether our playbacks are still running; a playback
+        that ended unseen would otherwise leave the caller waiting in silence."""
+        for playback_id, token in list(self._live.playbacks.items()):
+            try:
+                await self.services.client.playback(playback_id)
+            except Gone:
+                self._log.info("playback_end_missed", token=token)
+                self.deliver(ari.PlaybackFinished(ari.Playback(playback_id, "", "", "done")))
+            except AriError as e:
+                self._log.warning("resync_failed", error=str(e))
 
     def _translate(self, event: SessionEvent) -> fe.Event | None:
         live = self._live
@@ -169,6 +198,9 @@ class CallSession:
                         "dtmf_to_prompt", ms=round((time.monotonic() - live.dtmf_at) * 1000, 1)
                     )
                     live.dtmf_at = None
+                return None
+            case ari.PlaybackFinished(playback=pb) if pb.id in live.foreign:
+                live.foreign.discard(pb.id)
                 return None
             case ari.PlaybackFinished(playback=pb):
                 token = live.playbacks.pop(pb.id, None)
@@ -207,7 +239,7 @@ class CallSession:
         match command:
             case cmd.Answer():
                 await client.answer(self.channel.id)
-                self._row = replace(self._row, answered_at=_now())
+                self._row = replace(self._row, answered_at=_now(), rev=self._row.rev + 1)
                 self.services.recorder.submit(self._row)
             case cmd.Play(token=token, prompts=prompts, variables=variables):
                 media = await self.services.prompts.media(
@@ -250,8 +282,9 @@ class CallSession:
                 self.deliver(fe.ActionResult(token, "unavailable"))
             case cmd.Hangup(outcome=outcome):
                 if not live.hung_up:
-                    await client.hangup(self.channel.id)
                     live.hung_up = True
+                    with contextlib.suppress(Gone):  # the caller hung up at the same moment
+                        await client.hangup(self.channel.id)
                 return outcome
             case cmd.Record(kind=kind, node=node, detail=detail):
                 self._record(kind, node, detail)
@@ -287,6 +320,8 @@ class CallSession:
             pass
 
     async def _finish(self, state: CallState | None, outcome: str, started: float) -> None:
+        if self.handed_back:
+            outcome = "controller_stopped"
         for handle in self._live.timers.values():
             handle.cancel()
         if not self._live.hung_up and outcome != "controller_stopped":
@@ -298,6 +333,7 @@ class CallSession:
             outcome=outcome,
             last_node=state.node if state else None,
             digits="".join(state.digits) if state else self._row.digits,
+            rev=self._row.rev + 1,
         )
         self.services.recorder.submit(self._row)
         self._log.info(

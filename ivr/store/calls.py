@@ -1,19 +1,25 @@
 """Call records, written off the call path.
 
-The call session only ever calls ``submit()``, which never blocks and never
-raises. A single writer task drains the queue into PostgreSQL in order, retrying
-with backoff while the database is away. Every write is idempotent (upsert of the
-call row by id, events keyed by (call, seq)), so a retried or replayed batch
-never duplicates anything. Records that cannot wait in memory (queue full, or the
-process stopping while the database is down) go to a local spool file and are
-replayed on the next start.
+The call session only ever calls ``submit()``, which never blocks on the network
+and never raises. A single writer task drains the queue into PostgreSQL in
+order, retrying with backoff while the database is away. Every write is
+idempotent (upsert of the call row by id guarded by its ``rev``, events keyed by
+(call, seq)), so a retried or replayed batch never duplicates or regresses
+anything.
+
+Order is kept end to end: when the queue overflows, its content and every later
+record go to the local spool instead ("overflowing"); the writer then writes its
+pending batch, replays the spool files oldest first until none are left, and only
+then goes back to the queue. Spool files left by a previous run are replayed at
+start, before anything newer. Records PostgreSQL refuses for good (constraint or
+data errors) are set aside one by one in ``deadletter-*.jsonl`` instead of
+blocking everything behind them; unreadable spool lines go to ``bad-*.jsonl``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
 import uuid
@@ -25,12 +31,17 @@ from typing import Any
 import asyncpg
 import structlog
 
+from ivr.store import spool
+
 log = structlog.get_logger("ivr.store")
+
+_BATCH = 500
 
 
 @dataclass(frozen=True)
 class CallRow:
-    """A snapshot of a call; later snapshots of the same id replace earlier ones."""
+    """A snapshot of a call; a snapshot replaces a stored one of the same id unless that
+    one has a higher ``rev`` (so a late replay of an older snapshot changes nothing)."""
 
     id: uuid.UUID
     channel_id: str
@@ -44,6 +55,7 @@ class CallRow:
     last_node: str | None = None
     outcome: str | None = None
     flow_version: int | None = None
+    rev: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,12 +81,13 @@ Record = CallRow | EventRow | Superseded
 
 _UPSERT_CALL = """
 INSERT INTO calls (id, channel_id, caller, dialled, started_at, answered_at, ended_at,
-                   digits, path, last_node, outcome, flow_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                   digits, path, last_node, outcome, flow_version, rev)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE SET
     answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at, digits = EXCLUDED.digits,
     path = EXCLUDED.path, last_node = EXCLUDED.last_node, outcome = EXCLUDED.outcome,
-    flow_version = EXCLUDED.flow_version
+    flow_version = EXCLUDED.flow_version, rev = EXCLUDED.rev
+WHERE calls.rev <= EXCLUDED.rev
 """
 _INSERT_EVENT = """
 INSERT INTO call_events (call_id, seq, at, kind, node, detail)
@@ -86,18 +99,41 @@ _CLOSE_SUPERSEDED = """
 UPDATE calls SET ended_at = $3, outcome = 'controller_restart'
 WHERE channel_id = $1 AND id <> $2 AND ended_at IS NULL
 """
+
+
 _TYPES: dict[type, str] = {CallRow: "call", EventRow: "event", Superseded: "superseded"}
 
+# Connection trouble, an unmigrated schema, a busy or restarting server: retry later.
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+)
 
-def _to_json(rec: Record) -> str:
+
+def _refused(e: BaseException) -> bool:
+    """The database (or asyncpg, for a value it cannot encode) refuses this data for good."""
+    client_side = isinstance(e, asyncpg.InterfaceError) and isinstance(e, ValueError)
+    return client_side or (isinstance(e, asyncpg.PostgresError) and not isinstance(e, _TRANSIENT))
+
+
+def _to_json(rec: Record, **extra: str) -> str:
     d = asdict(rec)
     d["type"] = _TYPES[type(rec)]
-    return json.dumps(d, default=str, ensure_ascii=False)
+    return json.dumps(d | extra, default=str, ensure_ascii=False)
 
 
 def _from_json(line: str) -> Record:
     d: dict[str, Any] = json.loads(line)
     kind = d.pop("type")
+    d.pop("error", None)  # dead letters carry the reason; they can be fed back as they are
     for key in ("started_at", "answered_at", "ended_at", "at"):
         if d.get(key):
             d[key] = datetime.fromisoformat(d[key])
@@ -108,64 +144,93 @@ def _from_json(line: str) -> Record:
     if kind == "superseded":
         d["by_id"] = uuid.UUID(d["by_id"])
         return Superseded(**d)
+    if kind != "event":
+        raise ValueError(f"unknown record type {kind!r}")
     d["call_id"] = uuid.UUID(d["call_id"])
     return EventRow(**d)
+
+
+async def _execute(conn: asyncpg.Connection, rec: Record) -> None:
+    if isinstance(rec, CallRow):
+        await conn.execute(
+            _UPSERT_CALL,
+            *(rec.id, rec.channel_id, rec.caller, rec.dialled, rec.started_at, rec.answered_at),
+            *(rec.ended_at, rec.digits, list(rec.path), rec.last_node, rec.outcome),
+            *(rec.flow_version, rec.rev),
+        )
+    elif isinstance(rec, Superseded):
+        await conn.execute(_CLOSE_SUPERSEDED, rec.channel_id, rec.by_id, rec.at)
+    else:
+        detail = json.dumps(rec.detail, ensure_ascii=False)
+        await conn.execute(_INSERT_EVENT, rec.call_id, rec.seq, rec.at, rec.kind, rec.node, detail)
 
 
 class CallRecorder:
     def __init__(self, dsn: str, spool_dir: Path, max_queue: int = 10000) -> None:
         self._dsn = dsn
         self._spool_dir = spool_dir
-        self._queue: asyncio.Queue[Record] = asyncio.Queue(max_queue)
+        # None only wakes the writer when the queue's content has moved to the spool.
+        self._queue: asyncio.Queue[Record | None] = asyncio.Queue(max_queue)
         self._pending: list[Record] = []  # taken from the queue, not yet committed
+        self._appender = spool.Appender(spool_dir)
+        self._overflowing = False  # new records go to the spool until it is replayed
+        self._spooled = 0  # records this run put in the spool, not yet replayed
+        self._replayed = False  # the spool left by earlier runs is done
+        self._closed = False
         self._conn: asyncpg.Connection | None = None
         self.written = 0
         self.lag_seconds = 0.0  # age of the oldest unwritten record, for monitoring
         self._oldest: float | None = None
 
     def submit(self, rec: Record) -> None:
-        """Hand a record to the writer; never blocks, never raises."""
-        if self._oldest is None:
-            self._oldest = time.monotonic()
+        """Hand a record to the writer; never blocks on the network, never raises."""
         try:
-            self._queue.put_nowait(rec)
-        except asyncio.QueueFull:
-            self._spool([rec])
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            if not self._overflowing:
+                try:
+                    self._queue.put_nowait(rec)
+                    return
+                except asyncio.QueueFull:
+                    moved = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+                    self._overflowing = True
+                    log.warning("recorder_overflowing", moved_to_spool=len(moved) + 1)
+                    for old in moved:
+                        if old is not None:
+                            self._append(old)
+                    self._queue.put_nowait(None)  # the writer may be waiting on the queue
+            self._append(rec)
+        except Exception as e:  # never let recording break a call
+            log.error("record_lost", error=repr(e), exc_info=True)
 
     @property
     def backlog(self) -> int:
-        return self._queue.qsize() + len(self._pending)
+        return self._queue.qsize() + len(self._pending) + self._spooled
 
     async def run(self) -> None:
-        """The writer task: replay the spool, then drain the queue forever."""
+        """The writer task: replay the spool, then drain the queue, until closed."""
         delay = 0.2
-        replayed = False
-        while True:
+        while not self._closed:
             try:
-                if not replayed:
-                    await self._replay_spool()
-                    replayed = True
-                if not self._pending:
-                    self._pending.append(await self._queue.get())
-                while not self._queue.empty() and len(self._pending) < 500:
-                    self._pending.append(self._queue.get_nowait())
-                await self._write(self._pending)
-                self.written += len(self._pending)
-                self._pending = []
-                self._oldest = None if self._queue.empty() else time.monotonic()
+                await self._step()
                 delay = 0.2
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+            except Exception as e:  # whatever happens, the writer keeps going
                 await self._drop_conn()
                 if self._oldest is not None:
                     self.lag_seconds = time.monotonic() - self._oldest
-                log.warning("db_write_failed", error=str(e), backlog=self.backlog, retry_in=delay)
+                if isinstance(e, _TRANSIENT):
+                    log.warning("db_write_failed", error=str(e), backlog=self.backlog)
+                else:
+                    log.error("recorder_failed", error=repr(e), backlog=self.backlog, exc_info=True)
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 10.0)
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything submitted so far is written (or time runs out)."""
         deadline = time.monotonic() + timeout
-        while self.backlog and time.monotonic() < deadline:
+        while (
+            self.backlog or self._overflowing or not self._replayed
+        ) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -173,79 +238,109 @@ class CallRecorder:
         await self.flush(timeout)
         rest = self._pending + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         self._pending = []
-        if rest:
-            self._spool(rest)
+        # While overflowing, the spool holds only records newer than the pending batch.
+        before = spool.oldest_ns(self._spool_dir) if self._overflowing else None
+        self._closed = True
+        self._overflowing = True  # anything submitted from now on goes to the spool
+        self._appender.seal()
+        records = [r for r in rest if r is not None]
+        if records:
+            path = spool.unique_path(
+                self._spool_dir, "records", None if before is None else before - 1
+            )
+            self._save(path, [_to_json(r) for r in records], "records_spooled")
         await self._drop_conn()
 
+    async def _step(self) -> None:
+        if not self._pending:
+            if self._overflowing or not self._replayed:
+                await self._replay_spool()
+                return
+            item = await self._queue.get()
+            self._pending = [] if item is None else [item]
+            while not self._queue.empty() and len(self._pending) < _BATCH:
+                if (item := self._queue.get_nowait()) is not None:
+                    self._pending.append(item)
+            if not self._pending:
+                return
+        await self._write(self._pending)
+        self._pending = []
+        self._oldest = time.monotonic() if self.backlog else None
+
+    async def _replay_spool(self) -> None:
+        """Replay spool files oldest first, until none are left; then leave overflow mode."""
+        while True:
+            self._appender.seal()  # later records go to a new file, replayed after this pass
+            files = spool.pending_files(self._spool_dir)
+            if not files:  # no await from here on: submit() sees the switch atomically
+                self._overflowing, self._spooled, self._replayed = False, 0, True
+                return
+            for path in files:
+                bad: list[str] = []
+                count = 0
+                for batch in spool.read_batches(path, _from_json, bad, _BATCH):
+                    await self._write(batch)
+                    count += len(batch)
+                    self._spooled = max(0, self._spooled - len(batch))
+                if bad:
+                    self._save(
+                        spool.unique_path(self._spool_dir, "bad"), bad, "spool_lines_unreadable"
+                    )
+                path.unlink()
+                log.info("spool_replayed", count=count, file=str(path))
+
     async def _write(self, records: list[Record]) -> None:
+        """Write a batch in one transaction; if the database refuses it, write record by
+        record and dead-letter those refused. Transient errors propagate (retry later)."""
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(self._dsn, timeout=5)
-        async with self._conn.transaction():
+        conn = self._conn
+        dead: list[str] = []
+        try:
+            async with conn.transaction():
+                for rec in records:
+                    await _execute(conn, rec)
+        except Exception as e:
+            if not _refused(e):
+                raise
+            log.warning("db_batch_refused", error=str(e), count=len(records))
             for rec in records:
-                if isinstance(rec, CallRow):
-                    await self._conn.execute(
-                        _UPSERT_CALL,
-                        rec.id,
-                        rec.channel_id,
-                        rec.caller,
-                        rec.dialled,
-                        rec.started_at,
-                        rec.answered_at,
-                        rec.ended_at,
-                        rec.digits,
-                        list(rec.path),
-                        rec.last_node,
-                        rec.outcome,
-                        rec.flow_version,
-                    )
-                elif isinstance(rec, Superseded):
-                    await self._conn.execute(_CLOSE_SUPERSEDED, rec.channel_id, rec.by_id, rec.at)
-                else:
-                    await self._conn.execute(
-                        _INSERT_EVENT,
-                        rec.call_id,
-                        rec.seq,
-                        rec.at,
-                        rec.kind,
-                        rec.node,
-                        json.dumps(rec.detail, ensure_ascii=False),
-                    )
+                try:
+                    async with conn.transaction():
+                        await _execute(conn, rec)
+                except Exception as e1:
+                    if not _refused(e1):
+                        raise
+                    dead.append(_to_json(rec, error=f"{type(e1).__name__}: {e1}"))
+        if dead:
+            self._save(
+                spool.unique_path(self._spool_dir, "deadletter"), dead, "records_dead_lettered"
+            )
+        self.written += len(records) - len(dead)
         self.lag_seconds = 0.0
+
+    def _append(self, rec: Record) -> None:
+        try:
+            self._appender.append(_to_json(rec))
+            self._spooled += 1
+        except OSError as e:  # the last resort failed too: say so loudly
+            log.error("records_lost", count=1, error=str(e))
+
+    def _save(self, path: Path, lines: list[str], event: str) -> None:
+        try:
+            spool.write_lines(path, lines)
+        except OSError as e:
+            log.error("records_lost", count=len(lines), reason=event, error=str(e))
+            return
+        if event == "records_spooled":
+            log.warning(event, count=len(lines), file=str(path))
+        else:
+            log.error(event, count=len(lines), file=str(path), first=lines[0][:300])
 
     async def _drop_conn(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
                 await asyncio.wait_for(conn.close(), 1)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except Exception:
                 conn.terminate()
-
-    def _spool(self, records: list[Record]) -> None:
-        try:
-            self._spool_dir.mkdir(parents=True, exist_ok=True)
-            path = self._spool_dir / f"records-{os.getpid()}.jsonl"
-            with path.open("a", encoding="utf-8") as f:
-                for rec in records:
-                    f.write(_to_json(rec) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            log.warning("records_spooled", count=len(records), file=str(path))
-        except OSError as e:  # the last resort failed too: say so loudly
-            log.error("records_lost", count=len(records), error=str(e))
-
-    async def _replay_spool(self) -> None:
-        for path in sorted(self._spool_dir.glob("records-*.jsonl")):
-            taken = path.with_suffix(".replaying")
-            path.rename(taken)
-            records = [
-                _from_json(line)
-                for line in taken.read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
-            try:
-                await self._write(records)
-            except BaseException:
-                taken.rename(path)  # keep it for the next attempt
-                raise
-            taken.unlink()
-            log.info("spool_replayed", count=len(records), file=str(path))
