@@ -61,6 +61,7 @@ install_chroot() {
   chroot "$ROOT" apt-get -qq -o Acquire::Check-Valid-Until=false update
   DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -qq --no-install-recommends \
     asterisk asterisk-modules tzdata >/dev/null
+  ln -sf /usr/share/zoneinfo/Asia/Tokyo "$ROOT/etc/localtime"  # Asterisk logs in the city's time
   local moddir
   moddir=$(chroot "$ROOT" sh -c 'ls -d /usr/lib/*/asterisk/modules 2>/dev/null | head -1')
   write_state chroot "$ROOT" /usr/sbin/asterisk "$moddir" "$(chroot_version)"
@@ -85,12 +86,13 @@ EOS
 }
 
 if [ -x "$ROOT/usr/sbin/asterisk" ] && [ -f "$STATE" ]; then
-  # Asterisk logs in Asia/Tokyo (TZ is set when it starts): the chroot needs the zone data.
+  # Asterisk logs in Asia/Tokyo, the city's time: the chroot needs the zone data.
   if [ ! -e "$ROOT/usr/share/zoneinfo/Asia/Tokyo" ]; then
     ensure_mounts
     chroot "$ROOT" apt-get -qq -o Acquire::Check-Valid-Until=false update
     DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y -qq --no-install-recommends tzdata >/dev/null
   fi
+  ln -sf /usr/share/zoneinfo/Asia/Tokyo "$ROOT/etc/localtime"
   echo "install-asterisk: $(chroot_version) already installed in $ROOT"
   exit 0
 fi
