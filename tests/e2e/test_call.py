@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ivr.dev.sipp import Step, place_call
+from ivr.dev.sipp import CallResult, Step, place_call
 from ivr.dev.stack import Stack
 from ivr.flow.model import Flow
 from ivr.log import TOKYO
@@ -122,9 +122,7 @@ async def test_reconnects_after_asterisk_restart(
     stack: Stack, library: PromptLibrary, flow: Flow, db: asyncpg.Connection
 ) -> None:
     """Asterisk restarts under a running controller; the next call is handled normally."""
-    connects = max(
-        e.get("connects", 0) for e in stack.log_entries() if e.get("event") == "ari_connected"
-    )
+    connects = _connects(stack)
     stack.asterisk.stop()
     await stack.wait_log("ari_disconnected", timeout=15)
     stack.asterisk.start()
@@ -146,13 +144,7 @@ async def test_call_survives_ari_cut_mid_call(
     """The ARI connection drops during the menu; the call goes on and the key is handled."""
     welcome = prompt_ms(library, flow, "welcome")
     connects = _connects(stack)
-    since = datetime.now(TOKYO)
-    call = asyncio.create_task(
-        place_call(
-            stack.asterisk.sip_port, DIALLED, CALLER, [Step(welcome + 7000, "1")], tail_ms=2000
-        )
-    )
-    await wait_call(db, since, ended=False)
+    since, call, _ = await _call_in_background(stack, db, welcome + 7000)
     await asyncio.sleep(welcome / 1000 + 1)  # the main menu is playing
     assert ari_proxy.cut() >= 1
     await stack.wait_log("ari_connected", timeout=20, connects=connects + 1)
@@ -168,13 +160,10 @@ async def test_restarted_controller_adopts_call_in_progress(
 ) -> None:
     """After a SIGKILL the new controller finds the caller still in Stasis and serves them."""
     welcome = prompt_ms(library, flow, "welcome")
-    since = datetime.now(TOKYO)
     # Key pressed well after the restart and the replayed welcome.
-    press_at = welcome + 1000 + 8000 + welcome + 2000
-    call = asyncio.create_task(
-        place_call(stack.asterisk.sip_port, DIALLED, CALLER, [Step(press_at, "1")], tail_ms=2000)
+    since, call, first = await _call_in_background(
+        stack, db, welcome + 1000 + 8000 + welcome + 2000
     )
-    first = await wait_call(db, since, ended=False)
     await asyncio.sleep(welcome / 1000 + 1)
     stack.stop_controller(signal.SIGKILL)
     stack.start_controller()
@@ -187,6 +176,17 @@ async def test_restarted_controller_adopts_call_in_progress(
     # The killed controller's record is closed, not left open for ever.
     lost = await db.fetchrow("SELECT * FROM calls WHERE id = $1", first["id"])
     assert lost["outcome"] == "controller_restart" and lost["ended_at"] is not None
+
+
+async def _call_in_background(
+    stack: Stack, db: asyncpg.Connection, press_at: int
+) -> tuple[datetime, asyncio.Task[CallResult], asyncpg.Record]:
+    """Start a call that presses 1 at ``press_at`` ms; return once it is recorded as started."""
+    since = datetime.now(TOKYO)
+    call = asyncio.create_task(
+        place_call(stack.asterisk.sip_port, DIALLED, CALLER, [Step(press_at, "1")], tail_ms=2000)
+    )
+    return since, call, await wait_call(db, since, ended=False)
 
 
 def _connects(stack: Stack) -> int:
@@ -206,13 +206,8 @@ async def test_prompt_that_ended_during_an_outage_is_noticed(
     """ARI is down while the welcome ends; after reconnecting, the menu still plays."""
     welcome = prompt_ms(library, flow, "welcome")
     connects = _connects(stack)
-    since = datetime.now(TOKYO)
     # The key comes after the outage, while the main menu (which must start) plays.
-    press_at = welcome + 7000
-    call = asyncio.create_task(
-        place_call(stack.asterisk.sip_port, DIALLED, CALLER, [Step(press_at, "1")], tail_ms=2000)
-    )
-    await wait_call(db, since, ended=False)
+    since, call, _ = await _call_in_background(stack, db, welcome + 7000)
     await asyncio.sleep(1)
     assert ari_proxy.block(welcome / 1000 + 0.5) >= 1  # the welcome ends while we are away
     await stack.wait_log("ari_connected", timeout=30, connects=connects + 1)
