@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections import deque
 from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
@@ -67,8 +66,6 @@ class Controller:
         self.recorder = CallRecorder(
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
         )
-        # Recent DTMF -> next prompt latencies (bounded), for the monitoring issue's metrics.
-        self.latencies: deque[float] = deque(maxlen=1024)
         self.dispatcher: Dispatcher | None = None
         self.connection: AriConnection | None = None
         self.stopping = asyncio.Event()
@@ -86,7 +83,7 @@ class Controller:
                 calendar=hours.state_at(now),
                 variables={"next_open": hours.speak_datetime(hours.next_open(now))},
             )
-            services = CallServices(client, self.recorder, service.prompts, self.latencies.append)
+            services = CallServices(client, self.recorder, service.prompts)
             return CallSession(
                 channel, dialled, service.engine, ctx, services, service.version, adopted
             )

@@ -37,8 +37,6 @@ class DatabaseSettings:
     dsn: str = field(
         default="postgresql://127.0.0.1:5432/myna_ivr", repr=False
     )  # env IVR_DATABASE_URL
-    pool_min: int = 1
-    pool_max: int = 5
     write_queue: int = 10000  # call records waiting for the database, before the oldest are spooled
     spool_dir: str = "var/spool"  # records kept here while the database is unreachable
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -46,7 +45,6 @@ class CallServices:
     client: AriClient
     recorder: CallRecorder
     prompts: PromptResolver
-    on_latency: Callable[[float], None] = lambda _s: None  # DTMF -> next prompt, seconds
 
 
 @dataclass
@@ -193,10 +191,8 @@ class CallSession:
             case ari.PlaybackStarted(playback=pb):
                 live.started[pb.id] = time.monotonic()
                 if live.dtmf_at is not None:
-                    self.services.on_latency(time.monotonic() - live.dtmf_at)
-                    self._log.debug(
-                        "dtmf_to_prompt", ms=round((time.monotonic() - live.dtmf_at) * 1000, 1)
-                    )
+                    ms = round((live.started[pb.id] - live.dtmf_at) * 1000, 1)
+                    self._log.debug("dtmf_to_prompt", ms=ms)
                     live.dtmf_at = None
                 return None
             case ari.PlaybackFinished(playback=pb) if pb.id in live.foreign:

@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from ivr.dev.call import prompt_ms  # noqa: F401  (re-exported for the tests)
 from ivr.flow.model import Flow
 from ivr.prompts.library import PromptLibrary
 

@@ -10,12 +10,13 @@ from datetime import datetime
 
 import asyncpg
 
+from ivr.dev.call import prompt_ms
 from ivr.dev.sipp import CallResult, Step, place_call
 from ivr.dev.stack import Stack
 from ivr.flow.model import Flow
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
-from tests.e2e.helpers import CALLER, DIALLED, prompt_ms, prompt_path, wait_call
+from tests.e2e.helpers import CALLER, DIALLED, prompt_path, wait_call
 from tests.e2e.tcpproxy import TcpProxy
 
 

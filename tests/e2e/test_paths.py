@@ -11,12 +11,13 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ivr.dev.call import prompt_ms
 from ivr.dev.sipp import CallResult, Step, place_call
 from ivr.dev.stack import Stack
 from ivr.flow.model import Flow
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
-from tests.e2e.helpers import DIALLED, prompt_ms, wait_call
+from tests.e2e.helpers import DIALLED, wait_call
 
 REPEATER = "09011110001"
 LANDLINE = "0311110002"

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import asyncpg
 
+from ivr.dev.call import prompt_ms
 from ivr.dev.sipp import Step, place_call
 from ivr.dev.stack import Stack
 from ivr.flow.loader import default_flow_text, load_flow
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
-from tests.e2e.helpers import CALLER, DIALLED, prompt_ms, prompt_path, wait_call
+from tests.e2e.helpers import CALLER, DIALLED, prompt_path, wait_call
 
 
 async def _publish(stack: Stack, path: Path, switches_before: int) -> int:
