@@ -1,4 +1,4 @@
-"""Command line: ``ivr run | migrate | prompts build | flow validate FILE | config check``."""
+"""Command line: ``ivr run | migrate | prompts | flow | records replay | config check``."""
 
 from __future__ import annotations
 
@@ -110,6 +110,29 @@ async def _flow_db(settings: Settings, args: argparse.Namespace) -> int:
         await conn.close()
 
 
+async def _records_replay(settings: Settings) -> int:
+    from ivr.store.replay import replay_dead_letters
+
+    spool_dir = Path(settings.database.spool_dir)
+    try:
+        report = await replay_dead_letters(settings.database.dsn, spool_dir)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        print(f"database unavailable, nothing replayed (files kept): {e}", file=sys.stderr)
+        return 1
+    if not report.files:
+        print(f"no dead letters in {spool_dir}")
+        return 0
+    print(f"loaded {report.loaded} records from {report.files} dead-letter files (files removed)")
+    if report.cleared:
+        print(f"  {report.cleared} of them with an unknown flow version cleared (see record_note)")
+    if report.still_refused:
+        print(f"still refused: {report.still_refused} records, kept in {report.kept_in}:")
+        for reason, count in report.refused.most_common():
+            print(f"  {count} × {reason}")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description="マイナ保険証 IVR call controller")
     parser.add_argument("--config", help="YAML settings file (default: $IVR_CONFIG)")
@@ -127,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     flow.add_argument("target", nargs="?", help="a flow YAML file, or a version number")
     flow.add_argument("--comment", default="", help="what changed (publish)")
     flow.add_argument("--by", default="", help="who publishes (default: $USER)")
+    records = sub.add_parser("records", help="call records: replay (load dead letters back)")
+    records.add_argument("action", choices=["replay"])
     cfg = sub.add_parser("config", help="configuration")
     cfg.add_argument("action", choices=["check"])
     args = parser.parse_args(argv)
@@ -159,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return _prompts_build(settings)
     if args.command == "flow":
         return asyncio.run(_flow_db(settings, args))
+    if args.command == "records":
+        return asyncio.run(_records_replay(settings))
     from ivr.app import serve
 
     asyncio.run(serve(settings))

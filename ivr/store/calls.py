@@ -19,11 +19,12 @@ blocking everything behind them; unreadable spool lines go to ``bad-*.jsonl``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ class CallRow:
     outcome: str | None = None
     flow_version: int | None = None
     rev: int = 0
+    flow_digest: str = ""
+    note: str = ""  # why the writer cleared a reference (stored as record_note)
 
 
 @dataclass(frozen=True)
@@ -68,25 +71,17 @@ class EventRow:
     detail: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Superseded:
-    """A call adopted after a controller restart closes the record its lost task left open."""
-
-    channel_id: str
-    by_id: uuid.UUID
-    at: datetime
-
-
-Record = CallRow | EventRow | Superseded
+Record = CallRow | EventRow
 
 _UPSERT_CALL = """
 INSERT INTO calls (id, channel_id, caller, dialled, started_at, answered_at, ended_at,
-                   digits, path, last_node, outcome, flow_version, rev)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   digits, path, last_node, outcome, flow_version, rev, flow_digest, record_note)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (id) DO UPDATE SET
     answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at, digits = EXCLUDED.digits,
     path = EXCLUDED.path, last_node = EXCLUDED.last_node, outcome = EXCLUDED.outcome,
-    flow_version = EXCLUDED.flow_version, rev = EXCLUDED.rev
+    flow_version = EXCLUDED.flow_version, rev = EXCLUDED.rev,
+    flow_digest = EXCLUDED.flow_digest, record_note = EXCLUDED.record_note
 WHERE calls.rev <= EXCLUDED.rev
 """
 _INSERT_EVENT = """
@@ -95,13 +90,7 @@ VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING
 """
 
 
-_CLOSE_SUPERSEDED = """
-UPDATE calls SET ended_at = $3, outcome = 'controller_restart'
-WHERE channel_id = $1 AND id <> $2 AND ended_at IS NULL
-"""
-
-
-_TYPES: dict[type, str] = {CallRow: "call", EventRow: "event", Superseded: "superseded"}
+_TYPES: dict[type, str] = {CallRow: "call", EventRow: "event"}
 
 # Connection trouble, an unmigrated schema, a busy or restarting server: retry later.
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -118,19 +107,19 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-def _refused(e: BaseException) -> bool:
+def refused(e: BaseException) -> bool:
     """The database (or asyncpg, for a value it cannot encode) refuses this data for good."""
     client_side = isinstance(e, asyncpg.InterfaceError) and isinstance(e, ValueError)
     return client_side or (isinstance(e, asyncpg.PostgresError) and not isinstance(e, _TRANSIENT))
 
 
-def _to_json(rec: Record, **extra: str) -> str:
+def to_json(rec: Record, **extra: str) -> str:
     d = asdict(rec)
     d["type"] = _TYPES[type(rec)]
     return json.dumps(d | extra, default=str, ensure_ascii=False)
 
 
-def _from_json(line: str) -> Record:
+def from_json(line: str) -> Record:
     d: dict[str, Any] = json.loads(line)
     kind = d.pop("type")
     d.pop("error", None)  # dead letters carry the reason; they can be fed back as they are
@@ -141,9 +130,6 @@ def _from_json(line: str) -> Record:
         d["id"] = uuid.UUID(d["id"])
         d["path"] = tuple(d["path"])
         return CallRow(**d)
-    if kind == "superseded":
-        d["by_id"] = uuid.UUID(d["by_id"])
-        return Superseded(**d)
     if kind != "event":
         raise ValueError(f"unknown record type {kind!r}")
     d["call_id"] = uuid.UUID(d["call_id"])
@@ -156,13 +142,51 @@ async def _execute(conn: asyncpg.Connection, rec: Record) -> None:
             _UPSERT_CALL,
             *(rec.id, rec.channel_id, rec.caller, rec.dialled, rec.started_at, rec.answered_at),
             *(rec.ended_at, rec.digits, list(rec.path), rec.last_node, rec.outcome),
-            *(rec.flow_version, rec.rev),
+            *(rec.flow_version, rec.rev, rec.flow_digest, rec.note),
         )
-    elif isinstance(rec, Superseded):
-        await conn.execute(_CLOSE_SUPERSEDED, rec.channel_id, rec.by_id, rec.at)
     else:
         detail = json.dumps(rec.detail, ensure_ascii=False)
         await conn.execute(_INSERT_EVENT, rec.call_id, rec.seq, rec.at, rec.kind, rec.node, detail)
+
+
+def read_spool_file(path: Path) -> tuple[list[list[Record]], list[str]]:
+    """A spool file's records in batches, and its lines that do not parse."""
+    bad: list[str] = []
+    return list(spool.read_batches(path, from_json, bad, _BATCH)), bad
+
+
+_FLOW_FK = "calls_flow_version_fk"
+
+
+def _without_missing_reference(rec: Record, e: BaseException) -> Record | None:
+    """The record stored with the reference the database lacks cleared (and why), so a
+    call is never missing from the figures for an unknown flow version; None when the
+    refusal is about something else."""
+    if (
+        isinstance(rec, CallRow)
+        and rec.flow_version is not None
+        and isinstance(e, asyncpg.ForeignKeyViolationError)
+        and getattr(e, "constraint_name", None) == _FLOW_FK
+    ):
+        note = f"flow version {rec.flow_version} is not in this database"
+        return replace(rec, flow_version=None, note=note)
+    return None
+
+
+async def write_one(conn: asyncpg.Connection, rec: Record) -> Record:
+    """Write one record in its own transaction, clearing a missing flow version;
+    returns what was stored. Raises what the database refused otherwise."""
+    try:
+        async with conn.transaction():
+            await _execute(conn, rec)
+        return rec
+    except Exception as e:
+        cleared = _without_missing_reference(rec, e)
+        if cleared is None:
+            raise
+    async with conn.transaction():
+        await _execute(conn, cleared)
+    return cleared
 
 
 class CallRecorder:
@@ -174,16 +198,19 @@ class CallRecorder:
         self._pending: list[Record] = []  # taken from the queue, not yet committed
         self._appender = spool.Appender(spool_dir)
         self._overflowing = False  # new records go to the spool until it is replayed
+        self._overflow: list[Record] = []  # bound for the spool, written by the flusher
         self._spooled = 0  # records this run put in the spool, not yet replayed
         self._replayed = False  # the spool left by earlier runs is done
         self._closed = False
         self._conn: asyncpg.Connection | None = None
+        self._disk = asyncio.Lock()  # the spool's appender is used by one thread at a time
         self.written = 0
+        self.dead_letters = 0  # records in deadletter-*.jsonl files, waiting for a replay
         self.lag_seconds = 0.0  # age of the oldest unwritten record, for monitoring
         self._oldest: float | None = None
 
     def submit(self, rec: Record) -> None:
-        """Hand a record to the writer; never blocks on the network, never raises."""
+        """Hand a record to the writer; never blocks (no network, no disk), never raises."""
         try:
             if self._oldest is None:
                 self._oldest = time.monotonic()
@@ -197,9 +224,11 @@ class CallRecorder:
                     log.warning("recorder_overflowing", moved_to_spool=len(moved) + 1)
                     for old in moved:
                         if old is not None:
-                            self._append(old)
+                            self._overflow.append(old)
+                            self._spooled += 1
                     self._queue.put_nowait(None)  # the writer may be waiting on the queue
-            self._append(rec)
+            self._overflow.append(rec)
+            self._spooled += 1
         except Exception as e:  # never let recording break a call
             log.error("record_lost", error=repr(e), exc_info=True)
 
@@ -207,8 +236,33 @@ class CallRecorder:
     def backlog(self) -> int:
         return self._queue.qsize() + len(self._pending) + self._spooled
 
+    @property
+    def spool_depth(self) -> int:
+        """Records waiting in (or on their way to) the local spool."""
+        return self._spooled
+
     async def run(self) -> None:
-        """The writer task: replay the spool, then drain the queue, until closed."""
+        """The writer task: replay the spool, then drain the queue, until closed.
+        A flusher beside it moves overflowing records to disk off the event loop."""
+        self.dead_letters = await asyncio.to_thread(
+            spool.count_lines, self._spool_dir, "deadletter"
+        )
+        if self.dead_letters:
+            log.error(
+                "dead_letters_waiting",
+                count=self.dead_letters,
+                spool_dir=str(self._spool_dir),
+                hint="fix the cause, then run: ivr records replay",
+            )
+        flusher = asyncio.create_task(self._flush_loop(), name="recorder-flush")
+        try:
+            await self._write_loop()
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    async def _write_loop(self) -> None:
         delay = 0.2
         while not self._closed:
             try:
@@ -225,6 +279,29 @@ class CallRecorder:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 10.0)
 
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            try:
+                await self._flush_overflow()
+            except Exception as e:
+                log.error("spool_flush_failed", error=repr(e))
+
+    async def _flush_overflow(self) -> None:
+        """Move overflowing records to the spool file, in order, in a thread."""
+        async with self._disk:
+            while self._overflow:
+                batch, self._overflow = self._overflow, []
+                await asyncio.to_thread(self._append_all, batch)
+
+    def _append_all(self, batch: list[Record]) -> None:
+        for rec in batch:
+            try:
+                self._appender.append(to_json(rec))
+            except OSError as e:  # the last resort failed too: say so loudly
+                self._spooled = max(0, self._spooled - 1)
+                log.error("records_lost", count=1, error=str(e))
+
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything submitted so far is written (or time runs out)."""
         deadline = time.monotonic() + timeout
@@ -238,17 +315,23 @@ class CallRecorder:
         await self.flush(timeout)
         rest = self._pending + [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         self._pending = []
-        # While overflowing, the spool holds only records newer than the pending batch.
-        before = spool.oldest_ns(self._spool_dir) if self._overflowing else None
         self._closed = True
-        self._overflowing = True  # anything submitted from now on goes to the spool
-        self._appender.seal()
+        was_overflowing, self._overflowing = self._overflowing, True  # later records: spool
         records = [r for r in rest if r is not None]
-        if records:
-            path = spool.unique_path(
-                self._spool_dir, "records", None if before is None else before - 1
+        async with self._disk:
+            # While overflowing, the spool holds only records newer than the pending batch.
+            before = (
+                await asyncio.to_thread(spool.oldest_ns, self._spool_dir)
+                if was_overflowing
+                else None
             )
-            self._save(path, [_to_json(r) for r in records], "records_spooled")
+            if records:
+                path = spool.unique_path(
+                    self._spool_dir, "records", None if before is None else before - 1
+                )
+                await self._save(path, [to_json(r) for r in records], "records_spooled")
+        await self._flush_overflow()
+        await asyncio.to_thread(self._appender.seal)
         await self._drop_conn()
 
     async def _step(self) -> None:
@@ -270,28 +353,33 @@ class CallRecorder:
     async def _replay_spool(self) -> None:
         """Replay spool files oldest first, until none are left; then leave overflow mode."""
         while True:
-            self._appender.seal()  # later records go to a new file, replayed after this pass
-            files = spool.pending_files(self._spool_dir)
-            if not files:  # no await from here on: submit() sees the switch atomically
+            await self._flush_overflow()
+            async with self._disk:
+                # Later records go to a new file, replayed after this pass.
+                await asyncio.to_thread(self._appender.seal)
+                files = await asyncio.to_thread(spool.pending_files, self._spool_dir)
+            if not files and not self._overflow:
+                # No await from the check to here: submit() sees the switch atomically.
                 self._overflowing, self._spooled, self._replayed = False, 0, True
                 return
             for path in files:
-                bad: list[str] = []
+                batches, bad = await asyncio.to_thread(read_spool_file, path)
                 count = 0
-                for batch in spool.read_batches(path, _from_json, bad, _BATCH):
+                for batch in batches:
                     await self._write(batch)
                     count += len(batch)
                     self._spooled = max(0, self._spooled - len(batch))
                 if bad:
-                    self._save(
+                    await self._save(
                         spool.unique_path(self._spool_dir, "bad"), bad, "spool_lines_unreadable"
                     )
-                path.unlink()
+                await asyncio.to_thread(path.unlink)
                 log.info("spool_replayed", count=count, file=str(path))
 
     async def _write(self, records: list[Record]) -> None:
         """Write a batch in one transaction; if the database refuses it, write record by
-        record and dead-letter those refused. Transient errors propagate (retry later)."""
+        record, so only the records refused themselves are set aside (with their reason)
+        and no call's records are refused for another's. Transient errors propagate."""
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(self._dsn, timeout=5)
         conn = self._conn
@@ -301,41 +389,46 @@ class CallRecorder:
                 for rec in records:
                     await _execute(conn, rec)
         except Exception as e:
-            if not _refused(e):
+            if not refused(e):
                 raise
             log.warning("db_batch_refused", error=str(e), count=len(records))
             for rec in records:
                 try:
-                    async with conn.transaction():
-                        await _execute(conn, rec)
+                    stored = await write_one(conn, rec)
                 except Exception as e1:
-                    if not _refused(e1):
+                    if not refused(e1):
                         raise
-                    dead.append(_to_json(rec, error=f"{type(e1).__name__}: {e1}"))
+                    dead.append(to_json(rec, error=f"{type(e1).__name__}: {e1}"))
+                else:
+                    if stored is not rec:
+                        log.warning("record_reference_cleared", note=getattr(stored, "note", ""))
         if dead:
-            self._save(
+            await self._save(
                 spool.unique_path(self._spool_dir, "deadletter"), dead, "records_dead_lettered"
             )
         self.written += len(records) - len(dead)
         self.lag_seconds = 0.0
 
-    def _append(self, rec: Record) -> None:
+    async def _save(self, path: Path, lines: list[str], event: str) -> None:
         try:
-            self._appender.append(_to_json(rec))
-            self._spooled += 1
-        except OSError as e:  # the last resort failed too: say so loudly
-            log.error("records_lost", count=1, error=str(e))
-
-    def _save(self, path: Path, lines: list[str], event: str) -> None:
-        try:
-            spool.write_lines(path, lines)
+            await asyncio.to_thread(spool.write_lines, path, lines)
         except OSError as e:
             log.error("records_lost", count=len(lines), reason=event, error=str(e))
             return
         if event == "records_spooled":
             log.warning(event, count=len(lines), file=str(path))
+        elif event == "records_dead_lettered":
+            self.dead_letters += len(lines)
+            log.error(
+                event,
+                count=len(lines),
+                dead_letters=self.dead_letters,
+                file=str(path),
+                reason=json.loads(lines[0]).get("error", "")[:300],
+                hint="fix the cause, then run: ivr records replay",
+            )
         else:
-            log.error(event, count=len(lines), file=str(path), first=lines[0][:300])
+            log.error(event, count=len(lines), file=str(path))
 
     async def _drop_conn(self) -> None:
         if self._conn is not None:

@@ -104,3 +104,12 @@ class Appender:
                 os.fsync(f.fileno())
             with contextlib.suppress(OSError):
                 f.close()
+
+
+def count_lines(directory: Path, kind: str) -> int:
+    """Non-empty lines in ``<kind>-*.jsonl`` files (e.g. dead letters waiting)."""
+    total = 0
+    for path in directory.glob(f"{kind}-*.jsonl"):
+        with contextlib.suppress(OSError), path.open("rb") as f:
+            total += sum(1 for raw in f if raw.strip())
+    return total
