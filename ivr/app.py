@@ -28,6 +28,7 @@ from ivr.flow.model import Flow
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
 from ivr.prompts.worker import SpeechWorker
+from ivr.published.service import Watcher
 from ivr.store.calls import CallRecorder
 
 log = structlog.get_logger("ivr")
@@ -46,8 +47,13 @@ def prompt_library(settings: Settings, worker: SpeechWorker | None = None) -> Pr
     )
 
 
+def service_flow_file(settings: Settings) -> Path:
+    """The flow served while the database has no published version."""
+    return Path(settings.flow.file) if settings.flow.file else DEFAULT_FLOW
+
+
 def load_service_flow(settings: Settings) -> Flow:
-    return load_flow_file(Path(settings.flow.file) if settings.flow.file else DEFAULT_FLOW)
+    return load_flow_file(service_flow_file(settings))
 
 
 class Controller:
@@ -59,7 +65,7 @@ class Controller:
         self.library = prompt_library(settings, self.speech)
         self.flows = FlowInService(
             self.library,
-            load_service_flow(settings),
+            service_flow_file(settings),
             settings.database.dsn,
             Path(settings.database.spool_dir) / "flow-in-service.json",
         )
@@ -72,6 +78,10 @@ class Controller:
         self.failed = False
 
     def _make_session(self, client: AriClient) -> SessionFactory:
+        services = CallServices(
+            client, self.recorder, self.flows, self.settings.controller.watchdog_seconds
+        )
+
         def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
             service = self.flows.current  # the call keeps this version to its end
             dialled = args[1] if len(args) > 1 and args[1] else channel.exten
@@ -83,10 +93,7 @@ class Controller:
                 calendar=hours.state_at(now),
                 variables={"next_open": hours.speak_datetime(hours.next_open(now))},
             )
-            services = CallServices(client, self.recorder, service.prompts)
-            return CallSession(
-                channel, dialled, service.engine, ctx, services, service.version, adopted
-            )
+            return CallSession(channel, dialled, service, ctx, services, adopted)
 
         return make
 
@@ -103,15 +110,18 @@ class Controller:
                 client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
             )
             writer = self._supervised(self.recorder.run(), "recorder")
-            watcher = self._supervised(self.flows.watch(), "flow-watch")
+            watcher = self._supervised(
+                Watcher(self.settings.database.dsn, [self.flows]).run(), "published-watch"
+            )
             ari_task = self._supervised(self.connection.run(), "ari")
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
             try:
                 await self.stopping.wait()
             finally:
-                # New calls go back to the dialplan's apology; calls in progress finish.
-                self.dispatcher.accepting = False
-                await self.dispatcher.drain(self.settings.controller.drain_seconds)
+                # A planned stop ends no call: each goes to the dialplan's holding loop
+                # and on to the next controller, which resumes it where it was. Then the
+                # socket closes, and new calls are held by the dialplan too.
+                await self.dispatcher.hand_over()
                 for task in (ari_task, watcher):
                     await _stop(task)
                 await self.recorder.close()

@@ -58,7 +58,9 @@ class FlowSettings:
 
 @dataclass(frozen=True)
 class ControllerSettings:
-    drain_seconds: float = 30.0  # on shutdown, calls in progress get this long to finish
+    # A call that hears nothing from Asterisk for this long re-checks its playback
+    # (a lost event must never leave a caller in silence).
+    watchdog_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def _check(s: Settings) -> None:
         (s.database.write_queue > 0, "database.write_queue: must be greater than 0"),
         (s.prompts.sample_rate in (8000, 16000), "prompts.sample_rate: must be 8000 or 16000"),
         (0.5 <= s.prompts.speed <= 2.0, "prompts.speed: must be between 0.5 and 2.0"),
-        (s.controller.drain_seconds >= 0, "controller.drain_seconds: must not be negative"),
+        (s.controller.watchdog_seconds > 0, "controller.watchdog_seconds: must be positive"),
         (
             s.log.level in ("debug", "info", "warning", "error"),
             "log.level: must be debug, info, warning or error",

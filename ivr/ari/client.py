@@ -97,5 +97,15 @@ class AriClient:
             "POST", f"/channels/{channel_id}/variable", [("variable", name), ("value", value)]
         )
 
+    async def set_shared(self, channel_name: str, name: str, value: str) -> None:
+        """Set ``SHARED(name)`` on a channel at once. A channel variable set with
+        ``set_variable`` waits in the channel's command queue until the prompt
+        playing ends; this goes through the dialplan function instead."""
+        await self._request(
+            "POST",
+            "/asterisk/variable",
+            [("variable", f"SHARED({name},{channel_name})"), ("value", value)],
+        )
+
     async def continue_in_dialplan(self, channel_id: str) -> None:
         await self._request("POST", f"/channels/{channel_id}/continue")

@@ -6,7 +6,8 @@ else decodes to ``OtherEvent`` so a new Asterisk release never breaks decoding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +20,8 @@ class Channel:
     exten: str
     app_name: str
     app_data: str
+    # Channel variables listed by ari.conf's ``channelvars`` (IVR_STATE, ...).
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def decode(cls, raw: dict[str, Any]) -> Channel:
@@ -32,6 +35,7 @@ class Channel:
             exten=str(dialplan.get("exten", "")),
             app_name=str(dialplan.get("app_name", "")),
             app_data=str(dialplan.get("app_data", "")),
+            variables={str(k): str(v) for k, v in dict(raw.get("channelvars") or {}).items() if v},
         )
 
     def in_app(self, app: str) -> bool:

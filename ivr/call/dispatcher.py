@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import structlog
 
 from ivr.ari import events as ari
 from ivr.ari.client import AriClient, AriError
+from ivr.call import resume
 from ivr.call.session import CallSession, Resync
 
 log = structlog.get_logger("ivr.dispatch")
@@ -50,6 +52,11 @@ class Dispatcher:
             log.error("reconcile_failed", error=str(e))
             raise ConnectionError(f"reconcile failed: {e}") from e
         present = {c.id: c for c in channels if c.in_app(self._app)}
+        for channel in list(present.values()):
+            saved = resume.saved_on(channel.variables)
+            if saved is not None and saved.leg != resume.LEG_MENU:
+                # Bridged to a city phone: a conversation, not a menu call to take over.
+                del present[channel.id]
         before = set(self.sessions)
         for channel in present.values():
             if channel.id not in self.sessions:
@@ -70,7 +77,7 @@ class Dispatcher:
         if channel.id in self.sessions:
             return
         if not self.accepting:
-            task = asyncio.create_task(self._refuse(channel.id))
+            task = asyncio.create_task(self._refuse(channel))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
@@ -86,28 +93,33 @@ class Dispatcher:
 
         task.add_done_callback(done)
 
-    async def _refuse(self, channel_id: str) -> None:
-        """Shutting down: hand the call back to the dialplan, which apologises."""
+    async def _refuse(self, channel: ari.Channel, playbacks: tuple[str, ...] = ()) -> None:
+        """Shutting down: pass the call to the dialplan, which holds the caller for the
+        next controller (and apologises only if none comes). The prompt playing is
+        stopped first: the channel runs the ``continue`` only once it has ended."""
         try:
-            await self._client.set_variable(channel_id, "IVR_FALLBACK", "1")
-            await self._client.continue_in_dialplan(channel_id)
+            await self._client.set_shared(channel.name, resume.HAND_OVER_VAR, "1")
+            for playback_id in playbacks:
+                with contextlib.suppress(AriError):
+                    await self._client.stop_playback(playback_id)
+            await self._client.continue_in_dialplan(channel.id)
         except AriError as e:
-            log.warning("refuse_failed", channel_id=channel_id, error=str(e))
+            log.warning("hand_over_failed", channel_id=channel.id, error=str(e))
 
-    async def drain(self, timeout: float) -> None:
-        """Let calls in progress finish, up to ``timeout``; then hand the rest back to
-        the dialplan, which apologises and hangs up (no caller is left in silence
-        when no controller comes back)."""
-        if not self._tasks:
+    async def hand_over(self) -> None:
+        """A planned stop: every call in progress goes to the dialplan's holding loop,
+        which brings it to the next controller; none is ended or apologised to. Each
+        call's place is already on its channel, so the next controller resumes it."""
+        self.accepting = False
+        if not self.sessions:
             return
-        log.info("draining_calls", active=len(self._tasks), timeout=timeout)
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        if not pending:
-            return
-        for channel_id, session in list(self.sessions.items()):
-            session.handed_back = True
-            await self._refuse(channel_id)
-        _, pending = await asyncio.wait(pending, timeout=3)  # StasisEnd ends them
+        log.info("handing_over_calls", active=len(self.sessions))
+        tasks = []
+        for session in list(self.sessions.values()):
+            session.handed_over = True
+            tasks.append(asyncio.create_task(self._refuse(session.channel, session.playing())))
+        await asyncio.gather(*tasks)
+        pending = [t for t in self._tasks if not t.done()]
         for task in pending:
             task.cancel()
         if pending:

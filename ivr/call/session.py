@@ -19,19 +19,21 @@ import structlog
 
 from ivr.ari import events as ari
 from ivr.ari.client import AriClient, AriError, Gone
-from ivr.call.prompts import PromptResolver
+from ivr.call import resume
+from ivr.call.inservice import FlowInService, ServiceFlow
 from ivr.flow import commands as cmd
 from ivr.flow import events as fe
-from ivr.flow.engine import CallContext, CallState, Engine
+from ivr.flow.engine import CallContext, CallState
 from ivr.log import TOKYO
-from ivr.store.calls import CallRecorder, CallRow, EventRow, Superseded
+from ivr.store.calls import CallRecorder, CallRow, EventRow
 
 log = structlog.get_logger("ivr.call")
 
 
 @dataclass(frozen=True)
 class Resync:
-    """Sent by the dispatcher to every call after the ARI connection is re-established."""
+    """Sent by the dispatcher to every call after the ARI connection is re-established,
+    and by the call's own watchdog when no event came for a while."""
 
 
 PLAYBACK_SLOTS = 4  # playbacks of one call that can overlap: the new one queued, the old stopping
@@ -44,7 +46,8 @@ class CallServices:
 
     client: AriClient
     recorder: CallRecorder
-    prompts: PromptResolver
+    flows: FlowInService
+    watchdog_seconds: float = 15.0
 
 
 @dataclass
@@ -71,32 +74,46 @@ class CallSession:
         self,
         channel: ari.Channel,
         dialled: str,
-        engine: Engine,
+        service: ServiceFlow,
         ctx: CallContext,
         services: CallServices,
-        flow_version: int | None = None,
         adopted: bool = False,
     ) -> None:
-        self.id = uuid.uuid4()
+        self.id = resume.call_id(channel.id)  # any controller finds the same record
         self.channel = channel
-        self.engine = engine
+        self.service = service
         self.ctx = ctx
         self.services = services
         self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
         self._live = _Live()
-        self._seq = 0
+        self.saved = resume.saved_on(channel.variables)
+        # One more epoch per takeover: revisions and event numbers keep rising.
+        self.epoch = self.saved.epoch + 1 if self.saved else int(adopted)
+        base = self.epoch * resume.EPOCH_SPAN
+        self._seq = base
         self._row = CallRow(
             id=self.id,
             channel_id=channel.id,
             caller=ctx.caller,
             dialled=dialled,
-            started_at=_now(),
-            flow_version=flow_version,
+            started_at=self.saved.started_at if self.saved else _now(),
+            answered_at=self.saved.answered_at if self.saved else None,
+            digits=self.saved.digits if self.saved else "",
+            path=self.saved.path if self.saved else (),
+            flow_version=service.version,
+            flow_digest=service.digest,
+            rev=base,
         )
         self._log = log
         self.adopted = adopted
-        self.handed_back = False  # set when a stopping controller returns the call to the dialplan
+        self.handed_over = False  # set when a stopping controller passes the call on
         self._playbacks_started = 0
+        self._saved_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    def playing(self) -> tuple[str, ...]:
+        """ARI ids of this call's playbacks that may still run."""
+        return tuple(self._live.playbacks)
 
     def deliver(self, event: SessionEvent) -> None:
         self.queue.put_nowait(event)
@@ -113,14 +130,12 @@ class CallSession:
         started = time.monotonic()
         outcome = "error"
         state: CallState | None = None
-        self.services.recorder.submit(self._row)
-        if self.adopted:
-            self.services.recorder.submit(
-                Superseded(self.channel.id, self.id, self._row.started_at)
-            )
+        saved = self.saved
         self._log.info(
             "call_started",
             adopted=self.adopted,
+            resumed_at=saved.node if saved else None,
+            epoch=self.epoch,
             caller=self.ctx.caller,
             dialled=self._row.dialled,
             caller_type=self.ctx.caller_type,
@@ -129,17 +144,24 @@ class CallSession:
         try:
             if self.adopted:
                 await self._stop_orphan_playbacks()
-            state, commands = self.engine.start(self.ctx)
+            if resume.listed(resume.HOLD_VAR) in self.channel.variables:
+                # The dialplan held this caller: the next wait gets its own 20 s.
+                with contextlib.suppress(AriError):
+                    await self.services.client.set_shared(self.channel.name, resume.HOLD_VAR, "")
+            state, commands = await self._begin(saved)
+            self.services.recorder.submit(self._row)
+            self._arm_watchdog()
             outcome = await self._execute_all(state, commands) or outcome
             while not state.finished:
                 raw = await self.queue.get()
+                self._arm_watchdog()
                 if isinstance(raw, Resync):
                     await self._resync()
                     continue
                 event = self._translate(raw)
                 if event is None:
                     continue
-                state, commands = self.engine.handle(state, event)
+                state, commands = self.service.engine.handle(state, event)
                 outcome = await self._execute_all(state, commands) or outcome
                 if isinstance(event, fe.CallerHungUp):
                     outcome = "caller_hangup" if outcome == "error" else outcome
@@ -154,6 +176,32 @@ class CallSession:
             await self._apologise()
         finally:
             await self._finish(state, outcome, started)
+
+    async def _begin(self, saved: resume.Saved | None) -> tuple[CallState, list[cmd.Command]]:
+        """Start the flow, or resume a taken-over call at its node on the flow it
+        started with (the one in service if that version cannot be had)."""
+        if saved is not None:
+            found = await self.services.flows.for_call(saved.flow_version, saved.flow_digest)
+            service = found or self.service
+            if saved.node in service.flow.nodes:
+                if found is None:
+                    self._log.warning("resume_on_current_flow", version=service.version)
+                self.service = service
+                self._row = replace(
+                    self._row, flow_version=service.version, flow_digest=service.digest
+                )
+                digits = tuple(saved.digits)
+                return service.engine.resume(self.ctx, saved.node, saved.values, digits)
+            self._log.warning("resume_node_missing", node=saved.node)
+        return self.service.engine.start(self.ctx)
+
+    def _arm_watchdog(self) -> None:
+        """Every wait has a deadline: with no event for a while, re-check the playbacks
+        (a lost PlaybackFinished must never leave the caller in silence)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_later(self.services.watchdog_seconds, self.deliver, Resync())
 
     def _next_playback_id(self) -> str:
         # Ids cycle through a few per-channel names, so that a controller that adopts the
@@ -208,6 +256,8 @@ class CallSession:
                     return None
                 live.tokens.pop(token, None)
                 return fe.PlaybackFinished(token)
+            case ari.StasisEnd() if self.handed_over:
+                return None  # passed to the dialplan on purpose: the call goes on
             case ari.StasisEnd() | ari.ChannelHangupRequest() | ari.ChannelDestroyed():
                 live.hung_up = True
                 return fe.CallerHungUp()
@@ -227,18 +277,47 @@ class CallSession:
                 if not self._live.hung_up:
                     self._live.hung_up = True
                     self.deliver(ari.StasisEnd(self.channel))
+        # A resumed call's engine state starts with the keys pressed before the takeover.
         self._row = replace(self._row, digits="".join(state.digits), last_node=state.node)
+        if not state.finished:
+            await self._save(state)
         return outcome
+
+    async def _save(self, state: CallState) -> None:
+        """Keep the call's place on the channel whenever its node or values change,
+        after the step's prompt is already playing (no delay for the caller)."""
+        key = (state.node, tuple(sorted(state.values.items())))
+        if key == self._saved_key or self._live.hung_up or self.handed_over:
+            return
+        saved = resume.Saved(
+            node=state.node,
+            epoch=self.epoch,
+            flow_version=self.service.version,
+            flow_digest=self.service.digest,
+            started_at=self._row.started_at,
+            answered_at=self._row.answered_at,
+            values=dict(state.values),
+            digits=self._row.digits,
+            path=self._row.path,
+        )
+        try:
+            await self.services.client.set_shared(self.channel.name, resume.VAR, saved.encode())
+            self._saved_key = key
+        except Gone:
+            pass  # the caller left; the hang-up event follows
+        except AriError as e:
+            self._log.warning("state_save_failed", error=str(e))
 
     async def _execute(self, command: cmd.Command) -> str | None:
         client, live = self.services.client, self._live
         match command:
             case cmd.Answer():
                 await client.answer(self.channel.id)
-                self._row = replace(self._row, answered_at=_now(), rev=self._row.rev + 1)
-                self.services.recorder.submit(self._row)
+                if self._row.answered_at is None:
+                    self._row = replace(self._row, answered_at=_now(), rev=self._row.rev + 1)
+                    self.services.recorder.submit(self._row)
             case cmd.Play(token=token, prompts=prompts, variables=variables):
-                media = await self.services.prompts.media(
+                media = await self.service.prompts.media(
                     prompts, {**self.ctx.variables, **variables}
                 )
                 playback_id = self._next_playback_id()
@@ -302,7 +381,7 @@ class CallSession:
         playback_id = str(uuid.uuid4())
         try:
             await self.services.client.play(
-                self.channel.id, playback_id, [self.services.prompts.system("error")]
+                self.channel.id, playback_id, [self.service.prompts.system("error")]
             )
             async with asyncio.timeout(30):
                 while True:
@@ -316,11 +395,16 @@ class CallSession:
             pass
 
     async def _finish(self, state: CallState | None, outcome: str, started: float) -> None:
-        if self.handed_back:
-            outcome = "controller_stopped"
         for handle in self._live.timers.values():
             handle.cancel()
-        if not self._live.hung_up and outcome != "controller_stopped":
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self.handed_over or outcome == "controller_stopped":
+            # Not the end of the call: the next controller continues it and its record.
+            self.services.recorder.submit(self._row)
+            self._log.info("call_handed_over", node=state.node if state else None)
+            return
+        if not self._live.hung_up:
             with contextlib.suppress(AriError):
                 await self.services.client.hangup(self.channel.id)
         self._row = replace(

@@ -53,7 +53,6 @@ class Stack:
             },
             "database": {"spool_dir": str(self.workdir / "spool")},
             "prompts": {"sounds_dir": str(a.sounds_host_dir), "asterisk_dir": a.sounds_ast_dir},
-            "controller": {"drain_seconds": 2.0},
             "log": {"level": "debug", "json": "yes"},
         }
         for section, values in self.extra_config.items():

@@ -17,6 +17,8 @@ pause is taken as input for the node whose prompt is waiting (type-ahead).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .commands import Answer, Command
 from .errors import InvalidContextError, InvalidEventError, InvalidStateError
 from .events import ActionResult, CallerHungUp, DigitPressed, Event, PlaybackFinished, TimerFired
@@ -35,6 +37,13 @@ class Engine:
 
     def start(self, ctx: CallContext) -> tuple[CallState, list[Command]]:
         """Answer the call and enter the flow's start node."""
+        self._check(ctx)
+        turn = Turn(self.flow, CallState(node=self.flow.start, context=ctx))
+        turn.cmds.append(Answer())
+        turn.enter(self.flow.start, after_input=False)
+        return turn.state, turn.cmds
+
+    def _check(self, ctx: CallContext) -> None:
         if ctx.calendar not in CALENDAR_STATES:
             raise InvalidContextError(
                 f"calendar state {ctx.calendar!r} is not one of {CALENDAR_STATES}"
@@ -43,9 +52,23 @@ class Engine:
             raise InvalidContextError(
                 f"caller type {ctx.caller_type!r} is not one of {CALLER_TYPES}"
             )
-        turn = Turn(self.flow, CallState(node=self.flow.start, context=ctx))
-        turn.cmds.append(Answer())
-        turn.enter(self.flow.start, after_input=False)
+
+    def resume(
+        self,
+        ctx: CallContext,
+        node: str,
+        values: Mapping[str, str],
+        digits: tuple[str, ...] = (),
+    ) -> tuple[CallState, list[Command]]:
+        """Continue a call taken over from another controller at ``node`` (already
+        answered): its prompt plays again from the start; nothing before it repeats."""
+        self._check(ctx)
+        if node not in self.flow.nodes:
+            raise InvalidStateError(f"node {node!r} is not in flow {self.flow.name!r}")
+        state = CallState(node=node, context=ctx, values=dict(values), digits=digits)
+        turn = Turn(self.flow, state)
+        turn.record("resume")
+        turn.enter(node, after_input=False, record=False)
         return turn.state, turn.cmds
 
     def handle(self, state: CallState, event: Event) -> tuple[CallState, list[Command]]:

@@ -102,8 +102,16 @@ class Turn:
 
     # -- entering nodes --------------------------------------------------
 
-    def enter(self, node_id: str, *, after_input: bool, typeahead: str | None = None) -> None:
-        """Enter ``node_id`` and follow goto/branch nodes until something waits."""
+    def enter(
+        self,
+        node_id: str,
+        *,
+        after_input: bool,
+        typeahead: str | None = None,
+        record: bool = True,
+    ) -> None:
+        """Enter ``node_id`` and follow goto/branch nodes until something waits
+        (``record=False``: the first node is re-entered, not a new step of the path)."""
         for _ in range(len(self.flow.nodes) + 1):
             node = self.flow.nodes.get(node_id)
             if node is None:
@@ -111,7 +119,9 @@ class Turn:
             self.state = replace(
                 self.state, node=node_id, phase=Phase.PROMPT, failures=0, entry="", pending=None
             )
-            self.record("enter", type=node.kind)
+            if record:
+                self.record("enter", type=node.kind)
+            record = True
             match node:
                 case GotoNode():
                     node_id = node.next

@@ -22,6 +22,8 @@ VOICE = "openjtalk-mei_normal-1"  # bump when the synthesis pipeline changes
 
 # Played by the dialplan itself when the controller is not connected.
 SYSTEM_PROMPTS = {
+    # While no controller is connected (a restart): the dialplan holds the caller.
+    "hold": "少々お待ちください。",
     "fallback": (
         "お電話ありがとうございます。申し訳ございません。ただいま、システムの不具合により、"
         "ご案内ができません。恐れ入りますが、しばらくたってから、おかけ直しください。"

@@ -1,6 +1,6 @@
 """A real SIP call through Asterisk reaches the controller, follows the caller's key
-and is recorded; with the controller down the dialplan apologises; after ARI drops
-or Asterisk restarts the controller reconnects by itself."""
+and is recorded; with the controller down the dialplan holds the caller, then
+apologises; after ARI drops or Asterisk restarts the controller reconnects by itself."""
 
 from __future__ import annotations
 
@@ -84,18 +84,27 @@ async def test_invalid_key_then_valid(
     assert "guide_certificate" in row["path"]
 
 
-async def test_controller_down_caller_hears_apology(stack: Stack, db: asyncpg.Connection) -> None:
-    """With the controller stopped, Asterisk plays the fallback prompt and hangs up."""
+async def test_controller_down_caller_is_held_then_apologised(
+    stack: Stack, db: asyncpg.Connection
+) -> None:
+    """With no controller, the dialplan says 少々お待ちください and holds the caller,
+    retrying Stasis for 20 s; only then the apology, and the call ends (no dead air)."""
     stack.stop_controller()
     try:
         before = len(stack.asterisk.log_text())
+        started = asyncio.get_running_loop().time()
         result = await place_call(
             stack.asterisk.sip_port, DIALLED, CALLER, [], end="await_bye", timeout=60
         )
+        held = asyncio.get_running_loop().time() - started
         assert result.ok, result.output  # Asterisk sent BYE: the call ended, no dead air
         new_log = stack.asterisk.log_text()[before:]
+        assert "IVR-HOLD waiting for a controller: STASISSTATUS=FAILED" in new_log
+        assert f"{stack.asterisk.sounds_ast_dir}/system/hold" in new_log
+        assert new_log.count("Stasis(") >= 10  # retried about once a second
         assert "IVR-FALLBACK controller unavailable: STASISSTATUS=FAILED" in new_log
         assert f"{stack.asterisk.sounds_ast_dir}/system/fallback" in new_log
+        assert held >= 20
     finally:
         stack.start_controller()
         await stack.wait_log("ari_connected", timeout=120)
@@ -156,27 +165,29 @@ async def test_call_survives_ari_cut_mid_call(
     assert row["outcome"] == "caller_hangup"
 
 
-async def test_restarted_controller_adopts_call_in_progress(
+async def test_restarted_controller_resumes_call_in_progress(
     stack: Stack, library: PromptLibrary, flow: Flow, db: asyncpg.Connection
 ) -> None:
-    """After a SIGKILL the new controller finds the caller still in Stasis and serves them."""
+    """After a SIGKILL the new controller finds the caller still in Stasis and resumes
+    the main menu where it was, in the same record; the welcome is not heard again."""
     welcome = prompt_ms(library, flow, "welcome")
-    # Key pressed well after the restart and the replayed welcome.
-    since, call, first = await _call_in_background(
-        stack, db, welcome + 1000 + 8000 + welcome + 2000
-    )
+    # Key pressed well after the restart, while the resumed main menu plays.
+    since, call, first = await _call_in_background(stack, db, welcome + 1000 + 8000 + 2000)
     await asyncio.sleep(welcome / 1000 + 1)
     stack.stop_controller(signal.SIGKILL)
     stack.start_controller()
     adopted = await stack.wait_log("call_started", timeout=30, adopted=True)
+    assert adopted["resumed_at"] == "main_menu"
     result = await call
     assert result.ok, result.output
     row = await wait_call(db, since)
-    assert str(row["id"]) == adopted["call_id"] and row["id"] != first["id"]
+    assert str(row["id"]) == adopted["call_id"] == str(first["id"])  # one record per call
     assert row["digits"] == "1" and "guide_registration" in row["path"]
-    # The killed controller's record is closed, not left open for ever.
-    lost = await db.fetchrow("SELECT * FROM calls WHERE id = $1", first["id"])
-    assert lost["outcome"] == "controller_restart" and lost["ended_at"] is not None
+    assert row["path"].count("welcome") == 1
+    assert (
+        await db.fetchval("SELECT count(*) FROM calls WHERE channel_id = $1", row["channel_id"])
+        == 1
+    )
 
 
 async def _call_in_background(
