@@ -3,13 +3,21 @@
 PostgreSQL (IVR_DATABASE_URL if set, else the server on 127.0.0.1:5432, else a
 private cluster under .local/), a private Asterisk rendered from asterisk-conf/
 with SIP on 127.0.0.1:5060 (IVR_SIP_PORT) and ARI on 8088 (IVR_ARI_PORT), and
-the controller. Ctrl-C stops everything.
+the controller and the admin site. Each of those three processes is restarted with
+backoff if it dies (``ivr.dev.supervise``), so a crashed controller does not take
+Asterisk and its calls down with it. Ctrl-C (or SIGTERM) stops everything.
+
+State (secrets, certificate, settings, ``state.json`` for ``make call``) lives in
+.local/run, or in IVR_RUN_DIR, which also gives the private Asterisk instance a
+name of its own, so a second stack (the end-to-end test) never touches the first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import io
 import json
 import os
 import secrets
@@ -23,11 +31,20 @@ import asyncpg
 from ivr.dev import postgres
 from ivr.dev.asterisk import Instance, load_install
 from ivr.dev.stack import Stack
+from ivr.dev.supervise import Child, Supervisor
 from ivr.prompts.library import PromptLibrary
 from ivr.store.migrate import migrate
 
-RUN_DIR = postgres.PROJECT / ".local" / "run"
+DEFAULT_RUN_DIR = postgres.PROJECT / ".local" / "run"
+RUN_DIR = Path(os.environ.get("IVR_RUN_DIR") or DEFAULT_RUN_DIR).absolute()
 STATE = RUN_DIR / "state.json"
+
+
+def instance_name(run_dir: Path = RUN_DIR) -> str:
+    """The private Asterisk's name: ``run``, or one of its own for another run folder."""
+    if run_dir.resolve() == DEFAULT_RUN_DIR.resolve():
+        return "run"
+    return "run-" + hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
 
 
 def _secret(name: str) -> str:
@@ -91,14 +108,40 @@ async def _first_admin(dsn: str, config: Path, env: dict[str, str]) -> str:
 
 
 def _stop_previous() -> None:
+    """Stop what a run that was killed outright (no clean stop) left running."""
     if STATE.exists():
-        pid = json.loads(STATE.read_text()).get("asterisk_pid")
-        if pid:
+        state = json.loads(STATE.read_text())
+        pids = {state.get("asterisk_pid"), *state.get("pids", {}).values()}
+        for pid in pids - {None}:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
+                os.killpg(pid, signal.SIGTERM)  # each child leads its own process group
 
 
-async def main() -> int:
+def _write_state(dsn: str, inst: Instance, supervisor: Supervisor) -> None:
+    assert inst.process is not None
+    state = {
+        "sip_port": inst.sip_port,
+        "dsn": dsn,
+        "sounds_dir": str(inst.sounds_host_dir),
+        "asterisk_sounds_dir": inst.sounds_ast_dir,
+        "asterisk_pid": inst.process.pid,
+        "asterisk_log": str(inst.log_file),
+        "pids": {c.name: c.pid for c in supervisor.children},
+    }
+    STATE.write_text(json.dumps(state))
+
+
+def _asterisk(inst: Instance) -> Child:
+    def spawn() -> subprocess.Popen[bytes]:
+        inst.start()
+        assert inst.process is not None
+        return inst.process
+
+    return Child("asterisk", spawn)
+
+
+async def _start(supervisor: Supervisor) -> str:
+    """Start everything under ``supervisor``; the text to show once it is up."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     _stop_previous()
     dsn = await _database()
@@ -108,7 +151,7 @@ async def main() -> int:
             f"WARNING: running the FALLBACK {install.version}, not Asterisk 22 LTS", file=sys.stderr
         )
     inst = Instance(
-        "run",
+        instance_name(),
         install,
         sip_port=int(os.environ.get("IVR_SIP_PORT", "5060")),
         ari_port=int(os.environ.get("IVR_ARI_PORT", "8088")),
@@ -117,7 +160,8 @@ async def main() -> int:
     inst.render()
     print("prompts: building the fallback prompt ...")
     PromptLibrary(inst.sounds_host_dir, inst.sounds_ast_dir).build_system()
-    inst.start()
+    supervisor.on_start = lambda _child: _write_state(dsn, inst, supervisor)
+    supervisor.start(_asterisk(inst))
     cert, key = _self_signed_cert()
     admin_port = int(os.environ.get("IVR_ADMIN_PORT", "8443"))
     stack = Stack(
@@ -129,66 +173,64 @@ async def main() -> int:
             "admin": {"port": admin_port, "tls_cert": str(cert), "tls_key": str(key)},
         },
     )
+    await inst.wait_ready()
+    print(
+        f"asterisk: {install.version}, SIP 127.0.0.1:{inst.sip_port}, ARI 127.0.0.1:{inst.ari_port}"
+    )
+    stack.write_config()
+    print("controller and admin site: starting (the first start synthesises every prompt) ...")
+    env = stack.env()
+    login = await _first_admin(dsn, stack.config_file, env)
+    config = str(stack.config_file)
+    supervisor.start(
+        Child.command(
+            "controller", [sys.executable, "-m", "ivr", "--config", config, "run"], env=env
+        )
+    )
+    supervisor.start(
+        Child.command(
+            "admin site", [sys.executable, "-m", "ivr_admin", "serve", "--config", config], env=env
+        )
+    )
+    return (
+        "\n"
+        "  The IVR is running. In another terminal, place a real test call:\n"
+        '      make call DIGITS="1"\n'
+        f"  Admin site: https://127.0.0.1:{admin_port}/login (self-signed certificate)\n"
+        f"{login}\n"
+        f"  Settings: {stack.config_file}\n"
+        f"  Asterisk log: {inst.log_file}\n"
+        f"  Asterisk CLI: {' '.join(inst._cmd('-r'))}\n"
+        "  A process that dies is restarted; stop everything with Ctrl-C.\n"
+    )
+
+
+async def main() -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Children run in sessions of their own: signals reach only this process, which
+    # stops them in order: the admin site and the controller, then Asterisk.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    supervisor = Supervisor()
+    startup = asyncio.create_task(_start(supervisor))
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await inst.wait_ready()
-        ports = f"SIP 127.0.0.1:{inst.sip_port}, ARI 127.0.0.1:{inst.ari_port}"
-        print(f"asterisk: {install.version}, {ports}")
-        assert inst.process is not None
-        STATE.write_text(
-            json.dumps(
-                {
-                    "sip_port": inst.sip_port,
-                    "dsn": dsn,
-                    "sounds_dir": str(inst.sounds_host_dir),
-                    "asterisk_sounds_dir": inst.sounds_ast_dir,
-                    "asterisk_pid": inst.process.pid,
-                    "asterisk_log": str(inst.log_file),
-                }
-            )
-        )
-        stack.write_config()
-        print("controller and admin site: starting (the first start synthesises every prompt) ...")
-        env = {**stack.env(), "PYTHONUNBUFFERED": "1"}
-        login = await _first_admin(dsn, stack.config_file, env)
-        config = str(stack.config_file)
-        commands = (
-            [sys.executable, "-m", "ivr", "--config", config, "run"],
-            [sys.executable, "-m", "ivr_admin", "serve", "--config", config],
-        )
-        children = [
-            subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)  # noqa: ASYNC220 - long-lived
-            for cmd in commands
-        ]
-        print(
-            "\n"
-            "  The IVR is running. In another terminal, place a real test call:\n"
-            '      make call DIGITS="1"\n'
-            f"  Admin site: https://127.0.0.1:{admin_port}/login (self-signed certificate)\n"
-            f"{login}\n"
-            f"  Settings: {stack.config_file}\n"
-            f"  Asterisk log: {inst.log_file}\n"
-            f"  Asterisk CLI: {' '.join(inst._cmd('-r'))}\n"
-            "  Stop with Ctrl-C.\n",
-            flush=True,
-        )
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        while not stop.is_set() and all(c.poll() is None for c in children):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            await asyncio.to_thread(child.wait, 30)
-        return max(c.returncode or 0 for c in children)
+        await asyncio.wait({startup, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if startup.done():
+            print(startup.result(), flush=True)  # raises what stopped the start-up
+            await stopping
     finally:
-        inst.stop()
+        for task in (startup, stopping):
+            task.cancel()
+        await asyncio.gather(startup, stopping, return_exceptions=True)
+        await supervisor.stop()
         STATE.unlink(missing_ok=True)
-        print("stopped.")
+        print("stopped.", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
+    if isinstance(sys.stdout, io.TextIOWrapper):  # lines in order with the children's
+        sys.stdout.reconfigure(line_buffering=True)
     sys.exit(asyncio.run(main()))
