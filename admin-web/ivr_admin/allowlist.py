@@ -6,9 +6,10 @@ Pure functions; ``security.py`` stores the editable list and serves the page.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .errors import ForwardingRefused
 from .model import Address
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -78,26 +79,82 @@ def parse_address(text: str) -> Address | None:
         return None
 
 
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]
-) -> Address:
-    """The address that made the request.
+# Headers by which a proxy tells us who its client was. We read the first two; the last
+# is listed so that a proxy sending only it is noticed instead of silently believed.
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
-    X-Forwarded-For is believed only when it came from a trusted proxy; we walk it from
-    the right and stop at the first hop that is not one of our proxies, so a client
-    cannot smuggle an address by sending the header itself.
-    """
-    address = parse_address(peer or "") or ipaddress.IPv4Address("0.0.0.0")
-    if not forwarded_for or not allows(trusted, address):
-        return address
-    for hop in reversed([h for h in forwarded_for.split(",") if h.strip()]):
-        parsed = parse_address(hop)
-        if parsed is None:
-            return address  # a garbled header: fall back to the last trusted hop
-        address = parsed
+UNREADABLE = (
+    "転送ヘッダー（X-Forwarded-For・Forwarded）から接続元のアドレスを読み取れません。"
+    "中継サーバーの設定を確認してください。"
+)
+
+
+def _xff_hops(value: str) -> list[Address | None]:
+    return [parse_address(h) for h in value.split(",") if h.strip()]
+
+
+def _forwarded_hops(value: str) -> list[Address | None]:
+    """The ``for=`` of each element of an RFC 7239 header; None where there is no address
+    (``for=unknown``, an obfuscated name, no ``for`` at all)."""
+    hops: list[Address | None] = []
+    for element in value.split(","):
+        if not element.strip():
+            continue
+        node = ""
+        for pair in element.split(";"):
+            key, _, val = pair.partition("=")
+            if key.strip().lower() == "for":
+                node = val.strip().strip('"')
+        if node.startswith("["):  # "[2001:db8::1]:4711"
+            node = node[1:].partition("]")[0]
+        elif node.count(":") == 1:  # "192.0.2.1:4711"
+            node = node.partition(":")[0]
+        hops.append(parse_address(node) if node else None)
+    return hops
+
+
+def _walk(hops: list[Address | None], peer: Address, trusted: Sequence[Network]) -> Address:
+    # From the right: each hop was written by the one after it; stop at the first that
+    # is not one of our proxies, so a client cannot smuggle in an address of its own.
+    if not hops:
+        raise ForwardingRefused(UNREADABLE)
+    address = peer
+    for hop in reversed(hops):
+        if hop is None:
+            raise ForwardingRefused(UNREADABLE)
+        address = hop
         if not allows(trusted, address):
             break
     return address
+
+
+def client_address(
+    peer: str | None, headers: Mapping[str, str], trusted: Sequence[Network]
+) -> Address:
+    """The address that made the request, from the peer and its forwarding headers.
+
+    ``headers`` maps the names in FORWARDING_HEADERS that the request carried to their
+    values (repeated lines joined with commas). They are believed only from a declared
+    proxy (``trusted_proxies``), and a request carrying one from any other peer is
+    refused (ForwardingRefused): a proxy nobody declared, e.g. one on this very host,
+    would otherwise make every visitor look like its own, allowlisted address. An
+    unreadable header, or X-Forwarded-For and Forwarded naming different clients, is
+    refused too rather than falling back to the proxy's own address.
+    """
+    address = parse_address(peer or "") or ipaddress.IPv4Address("0.0.0.0")
+    present = {name: value for name, value in headers.items() if value.strip()}
+    if not present:
+        return address
+    if not allows(trusted, address):
+        raise ForwardingRefused()
+    found: set[Address] = set()
+    if "X-Forwarded-For" in present:
+        found.add(_walk(_xff_hops(present["X-Forwarded-For"]), address, trusted))
+    if "Forwarded" in present:
+        found.add(_walk(_forwarded_hops(present["Forwarded"]), address, trusted))
+    if len(found) != 1:  # only X-Real-IP, or two headers that disagree
+        raise ForwardingRefused(UNREADABLE)
+    return found.pop()
 
 
 def render_nginx(networks: Iterable[Network]) -> str:

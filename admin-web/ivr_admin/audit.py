@@ -30,6 +30,7 @@ ACTIONS = {
     "login.success": "ログイン",
     "login.failure": "ログイン失敗",
     "login.locked": "ログイン制限の開始",
+    "login.distributed_attack": "警告: 複数の接続元からのログイン失敗",
     "login.refused": "ログイン拒否（停止中・期限切れ）",
     "logout": "ログアウト",
     "password.change": "パスワード変更",

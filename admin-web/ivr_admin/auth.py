@@ -24,6 +24,10 @@ UNUSABLE = (
     "このアカウントは現在ご利用になれません（停止中または有効期限切れ）。"
     "管理者にお問い合わせください。"
 )
+CHANGE_LOCKED = (
+    "パスワードの誤りが続いたため、この接続元からのパスワード変更を一時的に制限しています。"
+    "しばらく待ってから、もう一度お試しください（ログイン中の画面はそのまま利用できます）。"
+)
 
 
 def safe_next(value: str) -> str:
@@ -61,27 +65,31 @@ async def login(request: web.Request) -> web.Response:
     return login_form(request, next_=request.query.get("next", "/"))
 
 
-async def _fail(conn: Conn, request: web.Request, login_id: str, reason: str) -> bool:
-    """Log and count one failure; True when it starts a lockout."""
+async def _fail(
+    conn: Conn, request: web.Request, login_id: str, reason: str, actor: str | None = None
+) -> bool:
+    """Log and count one failure (under ``throttle.serialise``); True when it starts a
+    lockout. An account tried from many addresses is reported, not locked."""
     settings = request.app[SETTINGS].admin
     ip = request[VISITOR].ip
-    locked = await throttle.fail(conn, settings, login_id, ip)
-    await audit.record(
-        conn, None, "login.failure", f"account:{login_id}", None, {"reason": reason}, ip
-    )
+    target = f"account:{login_id}"
+    minutes = settings.login_window_minutes
+    failure = await throttle.fail(conn, settings, login_id, ip)
+    await audit.record(conn, actor, "login.failure", target, None, {"reason": reason}, ip)
     log.warning("login failure", login_id=login_id, ip=str(ip), reason=reason)
-    if locked:
-        await audit.record(
-            conn,
-            None,
-            "login.locked",
-            f"account:{login_id}",
-            None,
-            {"minutes": settings.login_window_minutes},
-            ip,
-        )
-        log.warning("login locked", login_id=login_id, ip=str(ip))
-    return locked
+    if failure.locked:
+        after = {"minutes": minutes, "scope": failure.locked}
+        await audit.record(conn, None, "login.locked", target, None, after, ip)
+        log.warning("login locked", login_id=login_id, ip=str(ip), scope=failure.locked)
+    if failure.alert:
+        after = {
+            "failures": failure.alert.failures,
+            "addresses": failure.alert.addresses,
+            "minutes": minutes,
+        }
+        await audit.record(conn, None, "login.distributed_attack", target, None, after, ip)
+        log.warning("login distributed attack", login_id=login_id, **after)
+    return failure.locked is not None
 
 
 async def _start(conn: Conn, request: web.Request, account: Account, stage: str) -> str:
@@ -94,7 +102,7 @@ async def _start(conn: Conn, request: web.Request, account: Account, stage: str)
     )
     if stage == "full":
         await account_store.note_login(conn, account.id, visitor.ip)
-        await throttle.forget(conn, account.login_id)
+        await throttle.forget(conn, account.login_id, visitor.ip)
         await audit.record(
             conn,
             account.login_id,
@@ -125,7 +133,9 @@ async def login_post(request: web.Request) -> web.Response:
         return login_form(
             request, "ログインIDとパスワードを入力してください。", 400, login_id, next_
         )
-    async with connection(request) as conn:
+    async with connection(request) as conn, conn.transaction():
+        # Check, verification and record, one attempt at a time per address.
+        await throttle.serialise(conn, ip)
         if await throttle.refused(conn, settings, login_id, ip):
             await audit.record(
                 conn, None, "login.failure", f"account:{login_id}", None, {"reason": "locked"}, ip
@@ -190,7 +200,8 @@ async def login_totp_post(request: web.Request) -> web.Response:
     account = visitor.session.account
     data = await forms.form(request)
     next_ = safe_next(forms.text(data, "next", 500))
-    async with connection(request) as conn:
+    async with connection(request) as conn, conn.transaction():
+        await throttle.serialise(conn, visitor.ip)
         if await throttle.refused(conn, settings, account.login_id, visitor.ip):
             return await _abandon(conn, request)
         creds = await account_store.credentials(conn, account.login_id)
@@ -241,6 +252,9 @@ async def password_page(
 
 
 async def password_post(request: web.Request) -> web.Response:
+    """Change one's own password. The current password is checked under the same limits
+    as a login: a wrong one is a failure for this account from this address."""
+    settings = request.app[SETTINGS].admin
     visitor = request[VISITOR]
     assert visitor.session is not None
     account = visitor.session.account
@@ -249,11 +263,26 @@ async def password_post(request: web.Request) -> web.Response:
         v if isinstance(v, str) else ""
         for v in (data.get(k, "") for k in ("current", "new", "confirm"))
     )
-    async with connection(request) as conn:
-        creds = await account_store.credentials(conn, account.login_id)
+    login_id = account.login_id
+    async with connection(request) as conn, conn.transaction():
+        await throttle.serialise(conn, visitor.ip)
+        if await throttle.refused(conn, settings, login_id, visitor.ip):
+            # Refused before the check, even the right password; the session stays.
+            await audit.record(
+                conn,
+                login_id,
+                "login.failure",
+                f"account:{login_id}",
+                None,
+                {"reason": "locked"},
+                visitor.ip,
+            )
+            return await password_page(request, [CHANGE_LOCKED], 429)
+        creds = await account_store.credentials(conn, login_id)
         assert creds is not None
         if not await passwords.verify(creds.password_hash, current):
-            await _fail(conn, request, account.login_id, "wrong_current_password")
+            if await _fail(conn, request, login_id, "wrong_current_password", login_id):
+                return await password_page(request, [CHANGE_LOCKED], 429)
             return await password_page(request, ["現在のパスワードが正しくありません。"], 400)
     errors = passwords.problems(new, account.login_id)
     if new != confirm:
@@ -267,6 +296,7 @@ async def password_post(request: web.Request) -> web.Response:
         await account_store.set_password(conn, account.id, hashed, must_change=False)
         # Anyone else holding a session with the old password is signed out.
         await sessions.end_all(conn, account.id, keep=visitor.session.token_hash)
+        await throttle.forget(conn, login_id, visitor.ip)
         await audit.record(
             conn, account.login_id, "password.change", f"account:{account.login_id}", ip=visitor.ip
         )

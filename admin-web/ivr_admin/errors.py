@@ -61,3 +61,13 @@ class Throttled(AdminError):
         "ログインの失敗が続いたため、一時的にログインを制限しています。"
         "しばらく待ってから、もう一度お試しください。"
     )
+
+
+class ForwardingRefused(BadRequest):
+    """Forwarding headers that cannot be believed: from an undeclared peer, or unreadable."""
+
+    id = "forwarding_refused"
+    message = (
+        "転送ヘッダー（X-Forwarded-For・Forwarded）は、"
+        "設定で登録された中継サーバーからの接続でのみ受け付けます。"
+    )

@@ -8,11 +8,13 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ivr.config import AdminSettings
+
 from . import access, allowlist, csrf, render, security, sessions
 from .db import connection
-from .errors import AddressNotAllowed, AdminError, Forbidden, LoginRequired
+from .errors import AddressNotAllowed, AdminError, Forbidden, ForwardingRefused, LoginRequired
 from .keys import SETTINGS, VISITOR
-from .model import Visitor
+from .model import Address, Visitor
 
 log = structlog.get_logger("ivr_admin.http")
 
@@ -68,14 +70,33 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
 
 
+def _client_address(request: web.Request, settings: AdminSettings) -> Address:
+    """Decided for every request: forwarding headers count only from a declared proxy."""
+    forwarding = {
+        name: ", ".join(request.headers.getall(name))
+        for name in allowlist.FORWARDING_HEADERS
+        if name in request.headers
+    }
+    try:
+        return allowlist.client_address(
+            request.remote, forwarding, security.trusted_proxies(settings)
+        )
+    except ForwardingRefused:
+        log.warning(
+            "forwarding headers refused",
+            peer=request.remote or "",
+            headers=sorted(forwarding),
+            path=request.path,
+        )
+        raise
+
+
 @web.middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Allowlist, session, CSRF, login stage and role — checked for every request
     before any view runs, so a view cannot forget them."""
     settings = request.app[SETTINGS].admin
-    ip = allowlist.client_address(
-        request.remote, request.headers.get("X-Forwarded-For"), security.trusted_proxies(settings)
-    )
+    ip = _client_address(request, settings)
     route = request.match_info.route.name or ""
     if route in access.PUBLIC_ROUTES:
         request[VISITOR] = Visitor(ip, None, False)

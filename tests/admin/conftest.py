@@ -79,8 +79,8 @@ async def serve(database_dsn: str) -> AsyncIterator[Serve]:
 async def clean_admin_tables(db: asyncpg.Connection) -> None:
     """Every test starts with no accounts, sessions, failures or audit entries."""
     await db.execute(
-        """TRUNCATE admin_accounts, admin_sessions, admin_login_failures, admin_audit
-           RESTART IDENTITY CASCADE;
+        """TRUNCATE admin_accounts, admin_sessions, admin_login_failures, admin_login_alerts,
+               admin_audit RESTART IDENTITY CASCADE;
            UPDATE admin_settings SET value = '[]', updated_by = ''"""
     )
 

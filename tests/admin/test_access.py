@@ -152,7 +152,7 @@ async def test_address_outside_the_allowlist_gets_403(
     site: str, serve: Serve, page: Page, http: aiohttp.ClientSession
 ) -> None:
     """Requests from outside the allowlist are refused with 403 — directly, or via a trusted
-    proxy's X-Forwarded-For — while a spoofed header from an untrusted peer is ignored."""
+    proxy's X-Forwarded-For — while a forwarding header from an undeclared peer gets 400."""
     async with http.get(f"{site}/login", headers={"X-Forwarded-For": "192.0.2.10"}) as r:
         assert r.status == 403
         assert "この接続元からは管理画面を利用できません" in await r.text()
@@ -165,9 +165,10 @@ async def test_address_outside_the_allowlist_gets_403(
     response = await page.goto(f"{closed}/login")
     assert response is not None and response.status == 403
     await expect(page.locator("#error-id")).to_have_text("address_not_allowed")
-    # Not a trusted proxy: its X-Forwarded-For is not believed.
+    # Not a declared proxy: its X-Forwarded-For is refused, never believed.
     async with http.get(f"{closed}/login", headers={"X-Forwarded-For": "10.1.2.3"}) as r:
-        assert r.status == 403
+        assert r.status == 400
+        assert 'error-id">forwarding_refused' in await r.text()
 
 
 async def test_allowlist_edit_warns_before_locking_yourself_out(

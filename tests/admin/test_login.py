@@ -50,7 +50,8 @@ async def test_first_login_forces_a_password_change(
 async def test_wrong_password_locks_after_the_limit(
     site: str, page: Page, db: asyncpg.Connection
 ) -> None:
-    """After 10 wrong passwords the account refuses even the right one, says so, and logs it."""
+    """After 10 wrong passwords from one address the account refuses even the right one
+    there, says so, and logs it."""
     await make_account(db, "suzuki")
     for _ in range(9):
         await login(page, site, "suzuki", "wrong-password-here")

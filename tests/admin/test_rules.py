@@ -8,6 +8,7 @@ import pytest
 
 from ivr.config import ConfigError
 from ivr_admin import access, allowlist, create_app, passwords
+from ivr_admin.errors import ForwardingRefused
 from ivr_admin.model import Role
 
 from .conftest import admin_settings
@@ -30,22 +31,51 @@ def test_parse_lines_reports_errors_by_line_and_keeps_notes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("peer", "xff", "expected"),
+    ("peer", "headers", "expected"),
     [
-        ("10.1.1.1", None, "10.1.1.1"),
-        ("10.1.1.1", "192.0.2.1", "10.1.1.1"),  # untrusted peer: header ignored
-        ("127.0.0.1", "192.0.2.1", "192.0.2.1"),
-        ("127.0.0.1", "192.0.2.1, 198.51.100.2", "198.51.100.2"),  # rightmost untrusted hop
-        ("127.0.0.1", "192.0.2.1, 127.0.0.1", "192.0.2.1"),  # proxy chain
-        ("127.0.0.1", "garbage", "127.0.0.1"),
-        ("::ffff:127.0.0.1", "192.0.2.1", "192.0.2.1"),  # IPv4-mapped peer
+        ("10.1.1.1", {}, "10.1.1.1"),
+        ("127.0.0.1", {"X-Forwarded-For": "192.0.2.1"}, "192.0.2.1"),
+        ("127.0.0.1", {"X-Forwarded-For": "192.0.2.1, 198.51.100.2"}, "198.51.100.2"),
+        ("127.0.0.1", {"X-Forwarded-For": "192.0.2.1, 127.0.0.1"}, "192.0.2.1"),  # proxy chain
+        ("::ffff:127.0.0.1", {"X-Forwarded-For": "192.0.2.1"}, "192.0.2.1"),  # mapped peer
+        ("127.0.0.1", {"X-Forwarded-For": ""}, "127.0.0.1"),  # empty: as if absent
+        ("127.0.0.1", {"Forwarded": "for=192.0.2.1;proto=https"}, "192.0.2.1"),
+        ("127.0.0.1", {"Forwarded": 'for=192.0.2.1, for="[2001:db8::1]:4711"'}, "2001:db8::1"),
+        ("127.0.0.1", {"Forwarded": "For=192.0.2.1:4711, for=127.0.0.1"}, "192.0.2.1"),
+        (
+            "127.0.0.1",
+            {"X-Forwarded-For": "192.0.2.1", "Forwarded": "for=192.0.2.1", "X-Real-IP": "x"},
+            "192.0.2.1",
+        ),
     ],
 )
-def test_client_address_believes_only_trusted_proxies(
-    peer: str, xff: str | None, expected: str
+def test_client_address_believes_declared_proxies(
+    peer: str, headers: dict[str, str], expected: str
 ) -> None:
-    """X-Forwarded-For is used only from a trusted proxy, and only up to the first foreign hop."""
-    assert str(allowlist.client_address(peer, xff, PROXY)) == expected
+    """Forwarding headers from a declared proxy are walked from the right to the first
+    hop that is not one of our proxies."""
+    assert str(allowlist.client_address(peer, headers, PROXY)) == expected
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers"),
+    [
+        ("10.1.1.1", {"X-Forwarded-For": "127.0.0.1"}),  # undeclared peer
+        ("10.1.1.1", {"Forwarded": "for=127.0.0.1"}),
+        ("10.1.1.1", {"X-Real-IP": "127.0.0.1"}),
+        ("127.0.0.1", {"X-Forwarded-For": "garbage"}),  # unreadable: not the proxy's address
+        ("127.0.0.1", {"X-Forwarded-For": " , "}),
+        ("127.0.0.1", {"Forwarded": "for=unknown"}),
+        ("127.0.0.1", {"Forwarded": "proto=https"}),
+        ("127.0.0.1", {"X-Real-IP": "192.0.2.1"}),  # a header we do not read
+        ("127.0.0.1", {"X-Forwarded-For": "192.0.2.1", "Forwarded": "for=192.0.2.2"}),
+    ],
+)
+def test_client_address_refuses_unbelievable_forwarding(peer: str, headers: dict[str, str]) -> None:
+    """Forwarding headers from an undeclared peer, unreadable, or contradicting each other
+    are refused, never resolved to the peer's own (possibly allowlisted) address."""
+    with pytest.raises(ForwardingRefused):
+        allowlist.client_address(peer, headers, PROXY)
 
 
 def test_allows_matches_v4_v6_and_mapped_addresses() -> None:
