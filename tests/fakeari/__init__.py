@@ -1,0 +1,24 @@
+"""A fake Asterisk ARI server on loopback, for fast tests of the ARI shell.
+
+    async with FakeAri() as fake:                  # 127.0.0.1, a free port; fake.url
+        c1 = fake.start_call(caller="0312345678")  # channel in Stasis + StasisStart
+        fake.press(c1, "1")                        # ChannelDtmfReceived per key
+        fake.caller_hangup(c1)                     # hang-up request, StasisEnd, destroyed
+        fake.push({"type": "ChannelVarset", ...})  # any event (envelope added)
+        fake.fail("POST", "/channels/*/play/*", 500, times=1)   # or 404/409/412, times=None
+        fake.hang("GET", "/channels")              # never answered: the client times out
+        fake.refuse_ws(401, times=3); fake.users["ivr"] = "..."  # WebSocket refusals
+        fake.drop(lambda e: e["type"] == "PlaybackFinished")     # lost in Asterisk
+        await fake.drop_ws(); await fake.cut(); fake.restore()   # socket trouble
+        fake.durations["sound:/snd/uploads/menu"] = None         # plays until stopped
+        fake.requests / fake.find(method, pattern, channel, since) / fake.requests_for(c1)
+        fake.events / fake.lost / fake.dropped / fake.ws_attempts / fake.played
+        await fake.wait_for(lambda: ...) / await fake.wait_request("DELETE", "/channels/*")
+
+``tests.fakeari.shell.running_shell`` runs the real AriClient, AriConnection,
+Dispatcher and CallSession against it.
+"""
+
+from tests.fakeari.server import FakeAri, Request, Rule, WsAttempt
+
+__all__ = ["FakeAri", "Request", "Rule", "WsAttempt"]
