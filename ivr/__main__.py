@@ -187,8 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "records":
         return asyncio.run(_records_replay(settings))
     from ivr.app import serve
+    from ivr.flow.errors import FlowError
 
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except FlowError as e:
+        print(f"ivr: the flow to serve is not valid:\n{e}", file=sys.stderr)
+        return 2
     return 0
 
 

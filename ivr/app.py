@@ -16,10 +16,14 @@ import structlog
 from ivr.ari.client import AriClient
 from ivr.ari.connection import AriConnection
 from ivr.ari.events import Channel
-from ivr.calendar import hours
+from ivr.calendar.ahead import build_ahead
+from ivr.calendar.facts import facts_at
+from ivr.calendar.inservice import CalendarKind
+from ivr.calendar.model import Calendar
 from ivr.call.context import caller_type
 from ivr.call.dispatcher import Dispatcher, SessionFactory
 from ivr.call.inservice import FlowInService
+from ivr.call.prompts import PromptResolver
 from ivr.call.session import CallServices, CallSession
 from ivr.config import Settings
 from ivr.flow.engine import CallContext
@@ -28,7 +32,7 @@ from ivr.flow.model import Flow
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
 from ivr.prompts.worker import SpeechWorker
-from ivr.published.service import Watcher
+from ivr.published.service import InService, Watcher
 from ivr.store.calls import CallRecorder
 
 log = structlog.get_logger("ivr")
@@ -63,11 +67,16 @@ class Controller:
         self.settings = settings
         self.speech = SpeechWorker()
         self.library = prompt_library(settings, self.speech)
+        load_service_flow(settings)  # a broken flow file stops start-up here, naming the problem
         self.flows = FlowInService(
             self.library,
             service_flow_file(settings),
             settings.database.dsn,
             Path(settings.database.spool_dir) / "flow-in-service.json",
+        )
+        self.calendar_kind = CalendarKind()
+        self.calendar = InService(
+            self.calendar_kind, Path(settings.database.spool_dir) / "calendar-in-service.json"
         )
         self.recorder = CallRecorder(
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
@@ -76,32 +85,54 @@ class Controller:
         self.connection: AriConnection | None = None
         self.stopping = asyncio.Event()
         self.failed = False
+        self.started = False  # connected and serving (a stop before that just exits)
 
     def _make_session(self, client: AriClient) -> SessionFactory:
         services = CallServices(
-            client, self.recorder, self.flows, self.settings.controller.watchdog_seconds
+            client,
+            self.recorder,
+            self.flows,
+            lambda moment: facts_at(self.calendar.current, moment),
+            self.settings.controller.watchdog_seconds,
         )
 
         def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
             service = self.flows.current  # the call keeps this version to its end
             dialled = args[1] if len(args) > 1 and args[1] else channel.exten
-            now = datetime.now(TOKYO)
             ctx = CallContext(
                 caller=channel.caller_number,
                 dialled=dialled,
                 caller_type=caller_type(channel.caller_number),
-                calendar=hours.state_at(now),
-                variables={"next_open": hours.speak_datetime(hours.next_open(now))},
+                calendar="closed",  # replaced with the calendar's state at every step
             )
             return CallSession(channel, dialled, service, ctx, services, adopted)
 
         return make
 
+    async def _ahead(self, resolver: PromptResolver, cal: Calendar) -> int:
+        return await build_ahead(resolver, cal, datetime.now(TOKYO))
+
+    async def _ahead_loop(self) -> None:
+        """Keep the calendar's spoken values built for the hours ahead."""
+        while True:
+            await asyncio.sleep(3600)
+            try:
+                built = await self._ahead(self.flows.current.prompts, self.calendar.current)
+                log.debug("calendar_prompts_built", texts=built)
+            except Exception:  # e.g. the speech worker failing twice: try again later
+                log.exception("calendar_prompts_failed")
+
     async def run(self) -> None:
         a = self.settings.ari
+        dsn = self.settings.database.dsn
+        await self.calendar.start(dsn)
+        # Each kind builds the audio the other's values need before it takes calls.
+        self.flows.flow_kind.prepare = lambda r: self._ahead(r, self.calendar.current)
         await self.flows.load_published()
-        built = await self.flows.current.prompts.prebuild()
-        log.info("prompts_ready", built=built, sounds_dir=str(self.library.sounds_dir))
+        self.calendar_kind.prepare = lambda c: self._ahead(self.flows.current.prompts, c)
+        built = await self._ahead(self.flows.current.prompts, self.calendar.current)
+        log.info("prompts_ready", calendar_texts=built, sounds_dir=str(self.library.sounds_dir))
+        self.started = True
         connector = aiohttp.TCPConnector(limit=50)  # stays below Asterisk's HTTP session limit
         async with aiohttp.ClientSession(connector=connector) as http:
             client = AriClient(http, a.url, a.username, a.password, a.request_timeout)
@@ -111,8 +142,9 @@ class Controller:
             )
             writer = self._supervised(self.recorder.run(), "recorder")
             watcher = self._supervised(
-                Watcher(self.settings.database.dsn, [self.flows]).run(), "published-watch"
+                Watcher(dsn, [self.flows, self.calendar]).run(), "published-watch"
             )
+            ahead = self._supervised(self._ahead_loop(), "prompts-ahead")
             ari_task = self._supervised(self.connection.run(), "ari")
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
             try:
@@ -122,7 +154,7 @@ class Controller:
                 # and on to the next controller, which resumes it where it was. Then the
                 # socket closes, and new calls are held by the dialplan too.
                 await self.dispatcher.hand_over()
-                for task in (ari_task, watcher):
+                for task in (ari_task, watcher, ahead):
                     await _stop(task)
                 await self.recorder.close()
                 await _stop(writer)
@@ -154,8 +186,20 @@ async def _stop(task: asyncio.Task[None]) -> None:
 async def serve(settings: Settings) -> None:
     controller = Controller(settings)
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def stop() -> None:
+        controller.stopping.set()
+        if not controller.started and task is not None:
+            task.cancel()  # still starting (e.g. building prompts): nothing to hand over
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, controller.stopping.set)
-    await controller.run()
+        loop.add_signal_handler(sig, stop)
+    try:
+        await controller.run()
+    except asyncio.CancelledError:
+        controller.speech.close()
+        log.info("controller_stopped_while_starting")
+        return
     if controller.failed:
         raise SystemExit(1)

@@ -40,6 +40,7 @@ class AriConnection:
         handler: EventHandler,
         backoff_min: float = 0.5,
         backoff_max: float = 10.0,
+        stable_after: float = 5.0,
     ) -> None:
         self._client = client
         self._session = session
@@ -47,7 +48,11 @@ class AriConnection:
         self._handler = handler
         self._min = backoff_min
         self._max = backoff_max
-        self.connected = asyncio.Event()
+        # A connection counts as a success (the backoff starts afresh after it) once it
+        # was reconciled and then stayed up this long.
+        self._stable = stable_after
+        self.connected = asyncio.Event()  # the socket is open (reconcile may be running)
+        self.ready = asyncio.Event()  # ... and reconciled: events are being handled
         self.connects = 0
 
     @property
@@ -57,17 +62,20 @@ class AriConnection:
 
     async def run(self) -> None:
         """Stay connected until cancelled, with jittered exponential backoff."""
+        loop = asyncio.get_running_loop()
         delay = self._min
         while True:
+            up_since: float | None = None  # when reconcile succeeded on this connection
             try:
                 async with self._session.ws_connect(
                     self._ws_url, headers=self._client.headers, heartbeat=10.0, max_msg_size=0
                 ) as ws:
                     self.connects += 1
                     self.connected.set()
-                    delay = self._min
                     log.info("ari_connected", url=self._ws_url, connects=self.connects)
                     await self._handler.on_connected()
+                    up_since = loop.time()
+                    self.ready.set()
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             self._dispatch(msg.data)
@@ -77,9 +85,15 @@ class AriConnection:
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
                 log.warning("ari_connect_failed", error=repr(e), retry_in=round(delay, 2))
             finally:
+                self.ready.clear()
                 if self.connected.is_set():
                     self.connected.clear()
                     self._handler.on_disconnected()
+            if up_since is not None and loop.time() - up_since >= self._stable:
+                # Only a connection that worked resets the backoff: one whose reconcile
+                # keeps failing, or that Asterisk closes at once, must not be retried
+                # at the shortest interval for ever.
+                delay = self._min
             # Full jitter: many controllers restarting together do not stampede Asterisk.
             await asyncio.sleep(random.uniform(self._min / 2, delay))
             delay = min(delay * 2, self._max)

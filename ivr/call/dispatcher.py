@@ -61,8 +61,14 @@ class Dispatcher:
         for channel in present.values():
             if channel.id not in self.sessions:
                 args = tuple(channel.app_data.split(",")[1:])
-                log.info("reconcile_adopt", channel_id=channel.id)
-                self._start(channel, args, adopted=True)
+                if _had_a_controller(channel):
+                    log.info("reconcile_adopt", channel_id=channel.id)
+                    self._start(channel, args, adopted=True)
+                else:
+                    # Entered Stasis just now (between the socket opening and this list):
+                    # its StasisStart is on its way; it is a new call, nothing to take over.
+                    log.info("reconcile_new", channel_id=channel.id)
+                    self._start(channel, args, adopted=False)
         for channel_id, session in list(self.sessions.items()):
             if channel_id not in present:
                 log.info("reconcile_gone", channel_id=channel_id)
@@ -124,3 +130,10 @@ class Dispatcher:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+
+def _had_a_controller(channel: ari.Channel) -> bool:
+    """Whether a controller may have served the call before: it saved the call's place,
+    or answered it (every flow answers before it plays). A channel still ringing with
+    nothing saved has had no prompt of ours that could still be playing."""
+    return resume.saved_on(channel.variables) is not None or channel.state == "Up"

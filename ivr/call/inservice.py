@@ -9,6 +9,7 @@ version, the shipped (or configured file) flow is served.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class FlowKind:
         self._library = library
         self._default = default_text
         self._origin = default_origin
+        # Builds the audio of values this flow's prompts take from elsewhere (the calendar).
+        self.prepare: Callable[[PromptResolver], Awaitable[int]] | None = None
 
     def default(self) -> Source:
         return Source(None, self._default)
@@ -65,6 +68,8 @@ class FlowKind:
     async def build(self, source: Source) -> ServiceFlow:
         service = self.parse(source)
         built = await service.prompts.prebuild()
+        if self.prepare is not None:
+            built += await self.prepare(service.prompts)
         log.info("flow_prompts_built", version=source.version, built=built)
         return service
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ import structlog
 
 from ivr.ari import events as ari
 from ivr.ari.client import AriClient, AriError, Gone
+from ivr.calendar.facts import Facts
 from ivr.call import resume
 from ivr.call.inservice import FlowInService, ServiceFlow
 from ivr.flow import commands as cmd
@@ -47,6 +48,7 @@ class CallServices:
     client: AriClient
     recorder: CallRecorder
     flows: FlowInService
+    calendar: Callable[[datetime], Facts]  # the calendar in service, at a moment
     watchdog_seconds: float = 15.0
 
 
@@ -62,6 +64,7 @@ class _Live:
     # PlaybackFinished is not ours, even if our own playback reuses the id meanwhile.
     foreign: set[str] = field(default_factory=set)
     hung_up: bool = False
+    hangup_tried: bool = False  # the flow's hang-up was sent (and failed: hung_up is False)
     dtmf_at: float | None = None
 
 
@@ -110,6 +113,7 @@ class CallSession:
         self._playbacks_started = 0
         self._saved_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._variables: Mapping[str, str] = ctx.variables  # for prompts of this step
 
     def playing(self) -> tuple[str, ...]:
         """ARI ids of this call's playbacks that may still run."""
@@ -139,7 +143,6 @@ class CallSession:
             caller=self.ctx.caller,
             dialled=self._row.dialled,
             caller_type=self.ctx.caller_type,
-            calendar=self.ctx.calendar,
         )
         try:
             if self.adopted:
@@ -149,18 +152,23 @@ class CallSession:
                 with contextlib.suppress(AriError):
                     await self.services.client.set_shared(self.channel.name, resume.HOLD_VAR, "")
             state, commands = await self._begin(saved)
+            self._variables = state.context.variables
             self.services.recorder.submit(self._row)
             self._arm_watchdog()
             outcome = await self._execute_all(state, commands) or outcome
             while not state.finished:
                 raw = await self.queue.get()
                 self._arm_watchdog()
+                if self.handed_over:
+                    continue  # the channel is the next controller's: we only wait to be stopped
                 if isinstance(raw, Resync):
                     await self._resync()
                     continue
                 event = self._translate(raw)
                 if event is None:
                     continue
+                state = replace(state, context=self._context())
+                self._variables = state.context.variables
                 state, commands = self.service.engine.handle(state, event)
                 outcome = await self._execute_all(state, commands) or outcome
                 if isinstance(event, fe.CallerHungUp):
@@ -191,9 +199,20 @@ class CallSession:
                     self._row, flow_version=service.version, flow_digest=service.digest
                 )
                 digits = tuple(saved.digits)
-                return service.engine.resume(self.ctx, saved.node, saved.values, digits)
+                return service.engine.resume(self._context(), saved.node, saved.values, digits)
             self._log.warning("resume_node_missing", node=saved.node)
-        return self.service.engine.start(self.ctx)
+        return self.service.engine.start(self._context())
+
+    def _context(self) -> CallContext:
+        """The call's facts with the calendar as it is now: the flow never reads the
+        clock, and a call that outlasts a boundary (17:15) branches on the new state."""
+        facts = self.services.calendar(_now())
+        return replace(
+            self.ctx,
+            calendar=facts.state,
+            announcements=facts.announcements,
+            variables={**self.ctx.variables, **facts.variables},
+        )
 
     def _arm_watchdog(self) -> None:
         """Every wait has a deadline: with no event for a while, re-check the playbacks
@@ -256,8 +275,6 @@ class CallSession:
                     return None
                 live.tokens.pop(token, None)
                 return fe.PlaybackFinished(token)
-            case ari.StasisEnd() if self.handed_over:
-                return None  # passed to the dialplan on purpose: the call goes on
             case ari.StasisEnd() | ari.ChannelHangupRequest() | ari.ChannelDestroyed():
                 live.hung_up = True
                 return fe.CallerHungUp()
@@ -271,12 +288,17 @@ class CallSession:
     async def _execute_all(self, state: CallState, commands: list[cmd.Command]) -> str | None:
         outcome: str | None = None
         for command in commands:
+            if self.handed_over:
+                break  # passed to the dialplan meanwhile: nothing more for this channel
             try:
                 outcome = await self._execute(command) or outcome
             except Gone:
+                # The caller has left: the rest of the batch (a play after a refused
+                # answer, ...) would only ask ARI about a channel that is not there.
                 if not self._live.hung_up:
                     self._live.hung_up = True
                     self.deliver(ari.StasisEnd(self.channel))
+                break
         # A resumed call's engine state starts with the keys pressed before the takeover.
         self._row = replace(self._row, digits="".join(state.digits), last_node=state.node)
         if not state.finished:
@@ -317,9 +339,7 @@ class CallSession:
                     self._row = replace(self._row, answered_at=_now(), rev=self._row.rev + 1)
                     self.services.recorder.submit(self._row)
             case cmd.Play(token=token, prompts=prompts, variables=variables):
-                media = await self.service.prompts.media(
-                    prompts, {**self.ctx.variables, **variables}
-                )
+                media = await self.service.prompts.media(prompts, {**self._variables, **variables})
                 playback_id = self._next_playback_id()
                 live.playbacks[playback_id] = token
                 live.tokens[token] = playback_id
@@ -335,11 +355,22 @@ class CallSession:
                     self.deliver(fe.PlaybackFinished(token))
                 else:
                     self._log.info("play", token=token, prompts=list(prompts))
+                    if self.handed_over:
+                        # Handed over while this request was on its way: the dispatcher's
+                        # stop may have come first, and the continue waits for it to end.
+                        with contextlib.suppress(AriError):
+                            await client.stop_playback(playback_id)
             case cmd.StopPlayback(token=token):
                 running = live.tokens.get(token)
                 if running is not None:
-                    with contextlib.suppress(Gone):  # it had just finished by itself
+                    try:
                         await client.stop_playback(running)
+                    except Gone:
+                        pass  # it had just finished by itself
+                    except AriError as e:
+                        # The prompt plays on to its end (the next one waits behind it):
+                        # a slower menu, not a reason to end the call.
+                        self._log.warning("stop_failed", token=token, error=str(e))
             case cmd.StartTimer(token=token, seconds=seconds):
                 old = live.timers.pop(token, None)
                 if old is not None:
@@ -357,9 +388,8 @@ class CallSession:
                 self.deliver(fe.ActionResult(token, "unavailable"))
             case cmd.Hangup(outcome=outcome):
                 if not live.hung_up:
-                    live.hung_up = True
-                    with contextlib.suppress(Gone):  # the caller hung up at the same moment
-                        await client.hangup(self.channel.id)
+                    live.hangup_tried = True
+                    await self._hang_up(attempts=2)
                 return outcome
             case cmd.Record(kind=kind, node=node, detail=detail):
                 self._record(kind, node, detail)
@@ -374,15 +404,33 @@ class CallSession:
         )
         self._log.info("flow_step", kind=kind, node=node, **{k: str(v) for k, v in detail.items()})
 
+    async def _hang_up(self, attempts: int) -> bool:
+        """Hang the channel up; True once it is gone. A refusal or no answer is tried
+        again: a caller left in Stasis would hear silence until the dialplan's backstop."""
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.services.client.hangup(self.channel.id)
+            except Gone:
+                pass  # the caller hung up at the same moment
+            except AriError as e:
+                self._log.warning("hangup_failed", attempt=attempt, error=str(e))
+                continue
+            self._live.hung_up = True
+            return True
+        return False
+
     async def _apologise(self) -> None:
-        """After an internal error: say sorry and hang up rather than leave silence."""
-        if self._live.hung_up:
+        """After an internal error: say sorry and hang up rather than leave silence.
+        What is playing (or queued) is stopped first, so the apology starts at once."""
+        if self._live.hung_up or self.handed_over:  # gone, or the next controller's
             return
-        playback_id = str(uuid.uuid4())
+        client = self.services.client
+        for running in list(self._live.playbacks):
+            with contextlib.suppress(AriError):  # Gone: it had ended; else it plays out
+                await client.stop_playback(running)
+        playback_id = self._next_playback_id()
         try:
-            await self.services.client.play(
-                self.channel.id, playback_id, [self.service.prompts.system("error")]
-            )
+            await client.play(self.channel.id, playback_id, [self.service.prompts.system("error")])
             async with asyncio.timeout(30):
                 while True:
                     event = await self.queue.get()
@@ -405,8 +453,8 @@ class CallSession:
             self._log.info("call_handed_over", node=state.node if state else None)
             return
         if not self._live.hung_up:
-            with contextlib.suppress(AriError):
-                await self.services.client.hangup(self.channel.id)
+            # Never leave the caller in Stasis: the flow's own hang-up may have failed.
+            await self._hang_up(attempts=1 if self._live.hangup_tried else 2)
         self._row = replace(
             self._row,
             ended_at=_now(),

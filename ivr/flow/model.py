@@ -20,14 +20,30 @@ NUMBER_KEYS = frozenset("0123456789")
 
 CALENDAR_STATES = ("open", "closed", "holiday", "before_service", "after_service")
 CALLER_TYPES = ("mobile", "landline", "withheld")
+ANNOUNCEMENT_STATES = ("active", "none")
 BRANCH_VALUES: Mapping[str, tuple[str, ...]] = {
     "calendar": CALENDAR_STATES,
     "caller_type": CALLER_TYPES,
+    "announcements": ANNOUNCEMENT_STATES,
 }
 """What a ``branch`` node can look at, and the values each can take."""
 
 CALLER_NUMBER = "caller"
 """Built-in SMS number source: the number the caller is calling from."""
+
+SMS_FAILURES = (
+    "no_number",
+    "invalid_number",
+    "not_mobile",
+    "daily_limit",
+    "rate_limited",
+    "blocked",
+    "unknown_template",
+    "unavailable",
+)
+"""Outcomes of an SMS request that was not accepted; an ``sms`` node's ``on`` may route
+each one to its own node (``no_number``: no source had a number, decided by the engine;
+the others come from the SMS capability, ``ivr.sms.service``)."""
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 """Ids and names: ASCII identifiers."""
@@ -206,15 +222,22 @@ class SmsNode:
     next: str
     on_failure: str
     to: tuple[str, ...] = (CALLER_NUMBER,)
+    on: Mapping[str, str] = field(default_factory=dict)
+    """Refusal outcome (one of ``SMS_FAILURES``) → node; others go to ``on_failure``."""
     line: int = 0
+
+    def failure_target(self, outcome: str) -> str:
+        """The node for an outcome that is not a success."""
+        return self.on.get(outcome, self.on_failure)
 
     def edges(self) -> tuple[tuple[str, str], ...]:
         """(label, target) pairs of every way out of this node."""
-        return (("next", self.next), ("on_failure", self.on_failure))
+        routes = tuple((f"on.{k}", v) for k, v in self.on.items())
+        return (("next", self.next), ("on_failure", self.on_failure), *routes)
 
     def silent_edges(self) -> tuple[str, ...]:
         """Where a caller who presses nothing ends up."""
-        return (self.next, self.on_failure)
+        return (self.next, self.on_failure, *self.on.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from .model import (
     DTMF_KEYS,
     NODE_KINDS,
     NUMBER_KEYS,
+    SMS_FAILURES,
     BranchNode,
     CollectNode,
     ConfirmSpec,
@@ -284,8 +285,36 @@ def _sms(node_id: str, f: Fields, known: Known) -> SmsNode:
         next=_target(f, "next", known),
         on_failure=_target(f, "on_failure", known),
         to=to,
+        on=_sms_routes(f, known),
         line=f.line,
     )
+
+
+def _sms_routes(f: Fields, known: Known) -> dict[str, str]:
+    """``on:`` — a refusal outcome → node; outcomes not listed go to ``on_failure``."""
+    routes: dict[str, str] = {}
+    omap = f.mapping("on")
+    if omap is None:
+        return routes
+    for dup in omap.duplicates:
+        f.report(
+            "duplicate_key",
+            f"outcome '{dup.key}' is given twice in on (first on line {dup.first_line})",
+            dup.line,
+        )
+    for outcome, entry in omap.entries.items():
+        if outcome not in SMS_FAILURES:
+            f.report(
+                "bad_value",
+                f"'{outcome}' is not an SMS refusal outcome (one of: {', '.join(SMS_FAILURES)}; "
+                "an accepted SMS goes to 'next')",
+                entry.key_line,
+            )
+            continue
+        target = f.ref_value(f"on.{outcome}", entry.value, known.nodes, "node")
+        if target is not None:
+            routes[outcome] = target
+    return routes
 
 
 def _transfer(node_id: str, f: Fields, known: Known) -> TransferNode:

@@ -16,7 +16,8 @@ from enum import StrEnum
 
 @dataclass(frozen=True)
 class CallContext:
-    """Facts about the call that the flow may branch on; fixed for the call."""
+    """Facts about the call that the flow may branch on. Who calls is fixed for the
+    call; the calendar facts are refreshed by the session with every event."""
 
     caller: str
     """Caller number digits, ``""`` when withheld."""
@@ -26,7 +27,9 @@ class CallContext:
     calendar: str
     """``open`` | ``closed`` | ``holiday`` | ``before_service`` | ``after_service``."""
     variables: Mapping[str, str] = field(default_factory=dict)
-    """Values for prompt placeholders, e.g. ``next_open: "1月5日(月)8時45分"``."""
+    """Values for prompt placeholders, e.g. ``next_open: "1月5日(月)午前8時45分"``."""
+    announcements: str = "none"
+    """``active`` while staff have a temporary announcement in force, else ``none``."""
 
 
 class Phase(StrEnum):

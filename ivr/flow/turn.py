@@ -38,7 +38,8 @@ from .model import (
 from .state import CallState, Pending, Phase
 
 SMS_OK = frozenset({"queued", "sent", "delivered"})
-"""``ActionResult`` outcomes of an SMS that count as success; others → ``on_failure``."""
+"""``ActionResult`` outcomes of an SMS that count as success; others → the node's ``on``
+route for that outcome, else ``on_failure``."""
 TRANSFER_ANSWERED = "answered"
 EVENT_KEYS = frozenset("0123456789*#ABCD")
 """Keys a ``DigitPressed`` may carry (DTMF has A-D; no flow uses them)."""
@@ -171,7 +172,7 @@ class Turn:
                 break
         if number is None:
             self.record("sms", template=node.template, outcome="no_number")
-            self.enter(node.on_failure, after_input=after_input)
+            self.enter(node.failure_target("no_number"), after_input=after_input)
             return
         token = self.token("sms")
         self.cmds.append(SendSms(token, node.template, number))
@@ -275,7 +276,7 @@ class Turn:
         match node:
             case SmsNode():
                 self.record("sms", template=node.template, outcome=outcome)
-                target = node.next if outcome in SMS_OK else node.on_failure
+                target = node.next if outcome in SMS_OK else node.failure_target(outcome)
                 self.enter(target, after_input=False)
             case TransferNode():
                 self.record("transfer", target=node.target, outcome=outcome)

@@ -4,7 +4,7 @@
 - from every node some way out (a ``hangup`` or ``transfer`` node) is reachable;
 - a caller who presses nothing never loops forever: following only what
   happens without input (menu/collect ``on_exhausted``, ``next``, every branch
-  case, both SMS outcomes, transfer ``fallback``) always reaches a hangup or an
+  case, every SMS outcome route, transfer ``fallback``) always reaches a hangup or an
   answered transfer — so menus end gracefully, with no loop counter at run time;
 - SMS number sources name a value some ``collect`` node stores.
 """

@@ -43,6 +43,8 @@ class PromptLibrary:
     rate: int = 8000
     # Where asynchronous synthesis runs: a child process (the controller), or a thread.
     worker: SpeechWorker | None = field(default=None, compare=False, repr=False)
+    # Files known to exist: a call's play needs no disk access (no stat on the loop).
+    _present: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def ext(self) -> str:
@@ -65,11 +67,15 @@ class PromptLibrary:
     async def ensure_text(self, text: str) -> str:
         """Like build_text, off the event loop (synthesis takes ~0.2 s per sentence)."""
         rel = f"tts/{self.key(text)}"
-        if not (self.sounds_dir / f"{rel}{self.ext}").exists():
+        if rel in self._present:
+            return rel
+        path = self.sounds_dir / f"{rel}{self.ext}"
+        if not await asyncio.to_thread(path.exists):
             if self.worker is None:
                 await asyncio.to_thread(self.build_text, text)
             else:
                 await self.worker.run(_build_text, self._spec(), text)
+        self._present.add(rel)
         return rel
 
     async def ensure_system(self) -> None:
@@ -95,7 +101,12 @@ class PromptLibrary:
         return rel
 
     def has(self, relative: str) -> bool:
-        return (self.sounds_dir / f"{relative}{self.ext}").exists()
+        if relative in self._present:
+            return True
+        if (self.sounds_dir / f"{relative}{self.ext}").exists():  # once per file
+            self._present.add(relative)
+            return True
+        return False
 
     def build_system(self) -> None:
         """Write the fixed-name prompts the dialplan plays (system/fallback, ...)."""

@@ -280,12 +280,23 @@ class CallRecorder:
                 delay = min(delay * 2, 10.0)
 
     async def _flush_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(0.2)
             try:
                 await self._flush_overflow()
             except Exception as e:
                 log.error("spool_flush_failed", error=repr(e))
+            ticks += 1
+            if ticks % 300 == 0 and (self.dead_letters or self.backlog):
+                # Once a minute while anything waits: nobody should have to find it.
+                log.warning(
+                    "recorder_status",
+                    dead_letters=self.dead_letters,
+                    spool_depth=self.spool_depth,
+                    backlog=self.backlog,
+                    lag_seconds=round(self.lag_seconds, 1),
+                )
 
     async def _flush_overflow(self) -> None:
         """Move overflowing records to the spool file, in order, in a thread."""

@@ -42,7 +42,7 @@ async def test_digit_follows_flow_and_is_recorded(
     assert row["dialled"] == DIALLED
     assert row["answered_at"] is not None and row["ended_at"] > row["answered_at"]
     assert row["outcome"] == "caller_hangup"
-    assert row["path"][:3] == ["service_check", "welcome", "main_menu"]
+    assert row["path"][:4] == ["service_check", "welcome", "announcement_check", "main_menu"]
     assert "guide_registration" in row["path"]
 
     key = await db.fetchrow(
@@ -226,5 +226,11 @@ async def test_prompt_that_ended_during_an_outage_is_noticed(
     result = await call
     assert result.ok, result.output
     row = await wait_call(db, since)
-    assert row["path"][:4] == ["service_check", "welcome", "main_menu", "guide_registration"]
+    assert row["path"][:5] == [
+        "service_check",
+        "welcome",
+        "announcement_check",
+        "main_menu",
+        "guide_registration",
+    ]
     assert row["digits"] == "1"

@@ -4,6 +4,10 @@
         c1 = fake.start_call(caller="0312345678")  # channel in Stasis + StasisStart
         fake.press(c1, "1")                        # ChannelDtmfReceived per key
         fake.caller_hangup(c1)                     # hang-up request, StasisEnd, destroyed
+        c2 = fake.add_channel(state="Up", variables={"SHARED(IVR_STATE)": saved})  # no event
+        fake.play_orphan(c2, f"{c2}-pb2", media)   # left playing by a controller that died
+        fake.continued                             # channels a continue took out of Stasis
+        fake.reenter(c1)                           # the dialplan's hold loop: StasisStart again
         fake.push({"type": "ChannelVarset", ...})  # any event (envelope added)
         fake.fail("POST", "/channels/*/play/*", 500, times=1)   # or 404/409/412, times=None
         fake.hang("GET", "/channels")              # never answered: the client times out
@@ -14,6 +18,11 @@
         fake.requests / fake.find(method, pattern, channel, since) / fake.requests_for(c1)
         fake.events / fake.lost / fake.dropped / fake.ws_attempts / fake.played
         await fake.wait_for(lambda: ...) / await fake.wait_request("DELETE", "/channels/*")
+
+Channel variables: ``POST /asterisk/variable?variable=SHARED(NAME,<channel name>)``
+writes ``variables["SHARED(NAME)"]`` at once; ``POST /channels/{id}/variable`` writes
+``variables["NAME"]`` once no playback runs. Channel JSON lists ``channelvars``
+(``SHARED(IVR_STATE)``, ``SHARED(IVR_HOLD_UNTIL)`` as in ari.conf; "" while unset).
 
 ``tests.fakeari.shell.running_shell`` runs the real AriClient, AriConnection,
 Dispatcher and CallSession against it.

@@ -5,9 +5,13 @@ status codes (404 unknown channel, 409 not in Stasis, 412 invalid state, 201 + a
 Playback for a play, 204 otherwise) and Asterisk's automatic behaviour: a play
 starts at once if the channel plays nothing else (else waits its turn), emits
 PlaybackStarted, and PlaybackFinished after ``media_seconds`` per media unless it
-is stopped first; ``answer`` waits while a playback runs, as Asterisk's channel
-command queue does. Events pushed while no WebSocket is connected are lost, as
-Asterisk loses them.
+is stopped first. Commands go through the channel's command queue as in Asterisk:
+``answer`` and setting a channel variable wait while a playback runs (the request
+is answered only then), and ``continue`` is answered at once but leaves Stasis
+only once the channel plays nothing. ``POST /asterisk/variable`` with
+``SHARED(name,<channel name>)`` acts at once (204 even for an unknown channel, as
+Asterisk's dialplan-function write ignores the failure). Events pushed while no
+WebSocket is connected are lost, as Asterisk loses them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import base64
 import contextlib
 import fnmatch
 import json
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -94,10 +99,11 @@ class FakeAri:
         user: str = "ivr",
         password: str = "secret",
         media_seconds: float | None = 0.05,
-        channelvars: tuple[str, ...] = ("IVR_STATE", "IVR_HOLD_UNTIL"),
+        channelvars: tuple[str, ...] = ("SHARED(IVR_STATE)", "SHARED(IVR_HOLD_UNTIL)"),
     ) -> None:
         self.app = app
         self.channelvars = channelvars  # as asterisk-conf/ari.conf lists them
+        self.globals: dict[str, str] = {}  # POST /asterisk/variable with a plain name
         self.users = {user: password}
         self.media_seconds = media_seconds  # how long one media URI plays by default
         self.durations: dict[str, float | None] = {}  # media URI -> seconds (None: until stopped)
@@ -118,6 +124,8 @@ class FakeAri:
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._owners: dict[str, str] = {}  # playback id -> channel id, for every id seen
+        self._pending: set[asyncio.Future[None]] = set()  # continues waiting their turn
+        self.continued: list[str] = []  # channels a continue took out of Stasis, in order
         self.port = 0
 
     # -- lifecycle ------------------------------------------------------
@@ -138,6 +146,8 @@ class FakeAri:
 
     async def close(self) -> None:
         self._release.set()
+        for task in list(self._pending):
+            task.cancel()
         for pb in self.playbacks.values():
             if pb.timer is not None:
                 pb.timer.cancel()
@@ -191,6 +201,20 @@ class FakeAri:
         channel = self.channels[channel_id]
         self.push(model.hangup_request(self.app, channel, cause[0]))
         self._destroy(channel, cause)
+
+    def reenter(self, channel_id: str, held: bool = True) -> None:
+        """The dialplan's holding loop brings a channel that left Stasis (``continue``,
+        or no controller) back into ``Stasis(app,inbound,<exten>)``: StasisStart. With
+        ``held`` it has held the caller, so ``SHARED(IVR_HOLD_UNTIL)`` is set (and
+        ``SHARED(IVR_HOLD)`` cleared) as ``extensions.conf`` does."""
+        channel = self.channels[channel_id]
+        if held:
+            channel.variables["SHARED(IVR_HOLD)"] = ""
+            if not channel.variables.get("SHARED(IVR_HOLD_UNTIL)"):  # the first wait sets it
+                channel.variables["SHARED(IVR_HOLD_UNTIL)"] = str(int(time.time()) + 20)
+        channel.app_name, channel.app_data = "Stasis", f"{self.app},inbound,{channel.exten}"
+        channel.priority = 3
+        self.push(model.stasis_start(self.app, channel))
 
     def play_orphan(self, channel_id: str, playback_id: str, media: str) -> None:
         """A playback a previous controller started and left running (plays until stopped)."""
@@ -375,7 +399,7 @@ class FakeAri:
             request.path,
             tuple(request.query.items()),
             time.monotonic(),
-            self._channel_of(route),
+            self._channel_of(route, request.query.get("variable", "")),
         )
         self.requests.append(rec)
         self._touch()
@@ -401,8 +425,12 @@ class FakeAri:
         response: web.StreamResponse = await handler(self, request, parts)
         return response
 
-    def _channel_of(self, route: str) -> str | None:
+    def _channel_of(self, route: str, variable: str = "") -> str | None:
         parts = route.strip("/").split("/")
+        shared = _SHARED.fullmatch(variable) if parts == ["asterisk", "variable"] else None
+        if shared is not None:  # SHARED(name,<channel name>): that channel's
+            target = shared.group(2)
+            return next((c.id for c in self.channels.values() if target in (c.name, c.id)), target)
         if len(parts) >= 2 and parts[0] == "channels":
             return parts[1]
         if len(parts) >= 2 and parts[0] == "playbacks":
@@ -454,12 +482,7 @@ class FakeAri:
         if isinstance(channel, web.Response):
             return channel
         # Asterisk runs answer on the channel's command queue: behind a running playback.
-        idle = asyncio.ensure_future(channel.idle.wait())
-        release = asyncio.ensure_future(self._release.wait())
-        await asyncio.wait({idle, release}, return_when=asyncio.FIRST_COMPLETED)
-        idle.cancel()
-        release.cancel()
-        if self.channels.get(channel.id) is not channel:
+        if not await self._until_idle(channel):
             return _error(404, "Channel not found")
         if channel.state != "Up":
             channel.state = "Up"
@@ -497,19 +520,62 @@ class FakeAri:
         name = request.query.get("variable")
         if not name:
             return _error(400, "Variable name is required")
+        # A synchronous command on the channel's queue: it waits behind a running playback.
+        if not await self._until_idle(channel):
+            return _error(404, "Channel not found")
         channel.variables[name] = request.query.get("value", "")
         self.push(model.varset(self.app, channel, name, channel.variables[name]))
+        return web.Response(status=204)
+
+    async def _set_global(self, request: web.Request, parts: list[str]) -> web.Response:
+        """``POST /asterisk/variable``: a global, or a dialplan function such as
+        ``SHARED(name,<channel>)``, which acts at once (no channel command queue)."""
+        name = request.query.get("variable")
+        if not name:
+            return _error(400, "Variable name is required")
+        value = request.query.get("value", "")
+        shared = _SHARED.fullmatch(name)
+        if shared is None:
+            self.globals[name] = value
+            return web.Response(status=204)
+        var, target = shared.group(1), shared.group(2)
+        channel = next((c for c in self.channels.values() if target in (c.name, c.id)), None)
+        if channel is None:  # Asterisk logs "Channel '...' not found!" and answers 204
+            return web.Response(status=204)
+        key = f"SHARED({var})"
+        channel.variables[key] = value
+        self.push(model.varset(self.app, channel, key, value))
         return web.Response(status=204)
 
     async def _continue(self, request: web.Request, parts: list[str]) -> web.Response:
         channel = self._control(parts[1])
         if isinstance(channel, web.Response):
             return channel
-        self._end_playbacks(channel)
+        # Queued on the channel's command queue and answered at once: the channel
+        # leaves Stasis only when the playbacks ahead of it have ended.
+        task = asyncio.ensure_future(self._leave_stasis(channel))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return web.Response(status=204)
+
+    async def _leave_stasis(self, channel: FakeChannel) -> None:
+        if not await self._until_idle(channel) or not channel.in_app(self.app):
+            return
+        self.continued.append(channel.id)
         self.push(model.stasis_end(self.app, channel))
         channel.priority += 1
         channel.app_name, channel.app_data = "GotoIf", ""  # back in the dialplan
-        return web.Response(status=204)
+        self._touch()
+
+    async def _until_idle(self, channel: FakeChannel) -> bool:
+        """Wait until the channel plays nothing (its command queue reaches us); False
+        if it went away meanwhile (or the fake is closing)."""
+        idle = asyncio.ensure_future(channel.idle.wait())
+        release = asyncio.ensure_future(self._release.wait())
+        await asyncio.wait({idle, release}, return_when=asyncio.FIRST_COMPLETED)
+        idle.cancel()
+        release.cancel()
+        return self.channels.get(channel.id) is channel and not self._release.is_set()
 
     async def _get_playback(self, request: web.Request, parts: list[str]) -> web.Response:
         pb = self.playbacks.get(parts[1])
@@ -603,6 +669,7 @@ Handler = Callable[[FakeAri, web.Request, list[str]], Any]
 # (method, path shape) -> handler; "*" stands for one id segment.
 _ROUTES: dict[tuple[str, tuple[str, ...]], Handler] = {
     ("GET", ("asterisk", "info")): FakeAri._info,
+    ("POST", ("asterisk", "variable")): FakeAri._set_global,
     ("GET", ("channels",)): FakeAri._list_channels,
     ("GET", ("channels", "*")): FakeAri._get_channel,
     ("POST", ("channels", "*", "answer")): FakeAri._answer_channel,
@@ -614,6 +681,9 @@ _ROUTES: dict[tuple[str, tuple[str, ...]], Handler] = {
     ("GET", ("playbacks", "*")): FakeAri._get_playback,
     ("DELETE", ("playbacks", "*")): FakeAri._stop_playback,
 }
+
+
+_SHARED = re.compile(r"SHARED\(([^,()]+),([^()]+)\)")
 
 
 def _shape(parts: list[str]) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ speech synthesis: every prompt of a test flow names a ``file:`` whose recording 
 present (an empty file), so it plays as ``sound:/snd/uploads/<name>``
 (``prompt_of()`` turns that back into the name), and the system prompts' cache
 files are present too. Call records go to a real ``CallRecorder`` whose writer
-never runs (no database): the session only ever calls ``submit()``, which queues.
+never runs (no database): the session only ever calls ``submit()``, which queues
+(``Shell.recorder.kept`` keeps a copy of each, in order).
 
 ``make`` below mirrors ``Controller._make_session``; when ``CallSession``'s or
 ``CallServices``' constructor changes, this is the one place to follow it.
@@ -17,31 +18,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from ivr.ari.client import AriClient
 from ivr.ari.connection import AriConnection
 from ivr.ari.events import Channel
+from ivr.calendar.facts import Facts, facts_at
+from ivr.calendar.model import Calendar
+from ivr.call import resume
 from ivr.call.context import caller_type
 from ivr.call.dispatcher import Dispatcher
-from ivr.call.inservice import FlowInService
+from ivr.call.inservice import FlowInService, ServiceFlow
 from ivr.call.prompts import PromptResolver
 from ivr.call.session import CallServices, CallSession
 from ivr.flow.engine import CallContext
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
+from ivr.log import TOKYO
 from ivr.prompts.library import SYSTEM_PROMPTS, PromptLibrary
-from ivr.store.calls import CallRecorder
+from ivr.store.calls import CallRecorder, CallRow, EventRow, Record
 from tests.fakeari.server import FakeAri, Request
 
 ASTERISK_SOUNDS = "/snd"  # the sounds folder as the (fake) Asterisk sees it
 NO_DATABASE = "postgresql://ivr@127.0.0.1:1/none"
 
 ResolverFactory = Callable[[PromptLibrary, Flow], PromptResolver]
+CalendarAt = Callable[[datetime], Facts]
+
+
+def usual_calendar(moment: datetime) -> Facts:
+    """The city's usual calendar (``Calendar()``'s defaults), as the controller serves
+    it when nothing is published."""
+    return facts_at(Calendar(), moment)
 
 
 def prompt_of(media_uri: str) -> str:
@@ -55,24 +70,72 @@ def played(req: Request) -> tuple[str, ...]:
     return tuple(prompt_of(m) for m in (req.param("media") or "").split(",") if m)
 
 
+class KeptRecorder(CallRecorder):
+    """A CallRecorder that also keeps what the calls submitted, for the test to read."""
+
+    def __init__(self, dsn: str, spool_dir: Path) -> None:
+        super().__init__(dsn, spool_dir)
+        self.kept: list[Record] = []
+
+    def submit(self, rec: Record) -> None:
+        self.kept.append(rec)
+        super().submit(rec)
+
+
 @dataclass
 class Shell:
     fake: FakeAri
     client: AriClient
     dispatcher: Dispatcher
     connection: AriConnection
-    recorder: CallRecorder
+    recorder: KeptRecorder
     http: aiohttp.ClientSession
+    service: ServiceFlow  # the flow in service (what a new call starts on)
 
-    def ops(self, channel_id: str, with_state: bool = False) -> list[str]:
+    def rows(self, channel_id: str) -> list[CallRow]:
+        """Every snapshot of the call's record submitted, in order."""
+        call_id = resume.call_id(channel_id)
+        return [r for r in self.recorder.kept if isinstance(r, CallRow) and r.id == call_id]
+
+    def call_events(self, channel_id: str) -> list[EventRow]:
+        """The call's flow events submitted (enter, key, resume, ...), in order."""
+        call_id = resume.call_id(channel_id)
+        return [r for r in self.recorder.kept if isinstance(r, EventRow) and r.call_id == call_id]
+
+    def saved_state(self, node: str, **kw: Any) -> str:
+        """``SHARED(IVR_STATE)`` as a previous controller would have left it, at ``node``
+        of the flow in service (``kw``: the other ``resume.Saved`` fields)."""
+        now = datetime.now(TOKYO)
+        fields: dict[str, Any] = {
+            "epoch": 0,
+            "flow_version": self.service.version,
+            "flow_digest": self.service.digest,
+            "started_at": now,
+            "answered_at": now,
+        }
+        return resume.Saved(node=node, **{**fields, **kw}).encode()
+
+    def ops(self, channel_id: str, with_state: bool = False, since: float = 0.0) -> list[str]:
         """The channel's requests as ``"POST /channels/C/answer 204"`` (its id shown as C).
-        Saving the call's place on the channel (``POST .../variable``, the resume
-        mechanism) is left out unless ``with_state``."""
-        return [
-            f"{r.method} {r.route.replace(channel_id, 'C')} {r.status}"
-            for r in self.fake.requests_for(channel_id)
-            if with_state or not r.route.endswith("/variable")
-        ]
+        Variables set on the channel (``POST /asterisk/variable`` with ``SHARED(...)``:
+        the call's place, the hold markers) are left out unless ``with_state``; then
+        they read ``"POST SHARED(IVR_HOLD) 204"``. ``since``: requests from then on."""
+        out = []
+        for r in self.fake.requests_for(channel_id):
+            if r.at < since:
+                continue
+            if r.route.endswith("/variable"):
+                if not with_state:
+                    continue
+                name = (r.param("variable") or "").split(",", 1)[0]
+                out.append(f"{r.method} {name}{')' if '(' in name else ''} {r.status}")
+            else:
+                out.append(f"{r.method} {r.route.replace(channel_id, 'C')} {r.status}")
+        return out
+
+    def saved(self, channel_id: str) -> str:
+        """What the channel carries as ``SHARED(IVR_STATE)`` ("" while unset)."""
+        return self.fake.channels[channel_id].variables.get("SHARED(IVR_STATE)", "")
 
     def plays(self, channel_id: str, ok_only: bool = True) -> list[tuple[str, ...]]:
         """Prompts of each play request for the channel, in order (answered 201 only)."""
@@ -98,7 +161,7 @@ class Shell:
         """Until the (re)connection's reconcile got its channel list: from then on a
         new call arrives as a StasisStart, not as a channel to adopt."""
         await self.fake.wait_request("GET", "/channels", since=since, timeout=timeout)
-        await self.fake.wait_for(lambda: self.fake.connected, timeout)
+        await self.fake.wait_for(lambda: self.connection.ready.is_set(), timeout)
 
     async def quiet(self, period: float = 0.1, timeout: float = 3.0) -> None:
         """Until every request was answered and none came for ``period`` seconds."""
@@ -138,10 +201,11 @@ async def running_shell(
     *,
     fake: FakeAri | None = None,
     resolver: ResolverFactory = PromptResolver,
-    calendar: str = "open",
+    calendar: CalendarAt = usual_calendar,
     password: str = "secret",
     request_timeout: float = 1.0,
     backoff: tuple[float, float] = (0.05, 0.4),
+    stable_after: float = 5.0,
     wait_connected: bool = True,
     watchdog_seconds: float = 60.0,
 ) -> AsyncIterator[Shell]:
@@ -158,12 +222,12 @@ async def running_shell(
     service = flows.current
     if resolver is not PromptResolver:
         service = replace(service, prompts=resolver(library, service.flow))
-    recorder = CallRecorder(NO_DATABASE, tmp_path / "spool")
+    recorder = KeptRecorder(NO_DATABASE, tmp_path / "spool")
     own_fake = fake is None
     fake = fake or await FakeAri().start()
     http = aiohttp.ClientSession()
     client = AriClient(http, fake.url, "ivr", password, request_timeout)
-    services = CallServices(client, recorder, flows, watchdog_seconds)
+    services = CallServices(client, recorder, flows, calendar, watchdog_seconds)
 
     def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
         dialled = args[1] if len(args) > 1 and args[1] else channel.exten
@@ -171,17 +235,18 @@ async def running_shell(
             caller=channel.caller_number,
             dialled=dialled,
             caller_type=caller_type(channel.caller_number),
-            calendar=calendar,
+            calendar="closed",  # replaced with the calendar's state at every step
         )
         return CallSession(channel, dialled, service, ctx, services, adopted)
 
     dispatcher = Dispatcher(client, fake.app, make)
-    connection = AriConnection(client, http, fake.app, dispatcher, *backoff)
+    connection = AriConnection(client, http, fake.app, dispatcher, *backoff, stable_after)
+    began = time.monotonic()
     task = asyncio.create_task(connection.run(), name="test-ari")
-    shell = Shell(fake, client, dispatcher, connection, recorder, http)
+    shell = Shell(fake, client, dispatcher, connection, recorder, http, service)
     try:
         if wait_connected:
-            await shell.wait_reconciled()
+            await shell.wait_reconciled(since=began)
         yield shell
     finally:
         await _stop(shell, task)

@@ -135,7 +135,8 @@ def test_staff_while_closed_gives_office_hours(default: Flow, calendar: str) -> 
     call.press("0")
     after_pause(call)
     assert plays(call.cmds) == [("office_closed",)]
-    assert "{next_open}" in default.prompts["office_closed"].text
+    text = default.prompts["office_closed"].text
+    assert "{office_hours}" in text and "{next_open_sentence}" in text  # no typed hours
 
 
 def test_invalid_key_then_menu_again(default: Flow) -> None:

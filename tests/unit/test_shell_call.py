@@ -100,22 +100,15 @@ async def test_dtmf_goes_to_its_own_call(tmp_path: Path) -> None:
         assert c2 in fake.channels and fake.find("DELETE", f"/channels/{c2}") == []
 
 
-_AFTER_GONE = pytest.mark.xfail(
-    strict=True,
-    reason="the session still carries out the rest of the engine's batch after a Gone: "
-    "a refused answer is followed by POST play (see the report)",
-)
-
-
 @pytest.mark.parametrize(
     ("route", "status"),
     [
         ("play", 404),
         ("play", 409),
         ("play", 412),
-        pytest.param("answer", 404, marks=_AFTER_GONE),
-        pytest.param("answer", 409, marks=_AFTER_GONE),
-        pytest.param("answer", 412, marks=_AFTER_GONE),
+        ("answer", 404),
+        ("answer", 409),
+        ("answer", 412),
     ],
 )
 async def test_channel_refusal_means_caller_gone(tmp_path: Path, route: str, status: int) -> None:
@@ -153,6 +146,57 @@ async def test_server_error_on_play_logs_and_carries_on(tmp_path: Path) -> None:
         assert len(failed) == 1 and "500" in failed[0]["error"]
         assert failed[0]["prompts"] == ("hello",)
         assert c1 in sh.dispatcher.sessions
+
+
+@pytest.mark.parametrize("trouble", ["500 once", "500 twice", "no answer"])
+async def test_failed_hangup_is_tried_again(tmp_path: Path, trouble: str) -> None:
+    """When the flow's hang-up fails (a 500, or no answer), it is tried again (once by
+    the command, once more when the call is finished): the caller is never left in
+    Stasis, and the call still ends as the flow said."""
+    async with running_shell(FLOW, tmp_path, request_timeout=0.3) as sh:
+        fake = sh.fake
+        if trouble == "no answer":
+            fake.hang("DELETE", "/channels/*")
+        else:
+            fake.fail("DELETE", "/channels/*", 500, times=2 if trouble == "500 twice" else 1)
+        with structlog.testing.capture_logs() as logs:
+            c1 = fake.start_call()
+            await sh.wait_play(c1, "menu")
+            fake.press(c1, "9")
+            await fake.wait_for(lambda: c1 not in fake.channels)
+            await sh.wait_ended(c1)
+        hangups = [r.status for r in fake.find("DELETE", f"/channels/{c1}")]
+        assert hangups == {"500 once": [500, 204], "500 twice": [500, 500, 204]}.get(
+            trouble, [0, 204]
+        )
+        assert len([e for e in logs if e["event"] == "hangup_failed"]) == len(hangups) - 1
+        assert summary(logs)["outcome"] == "completed"
+        assert "call_failed" not in [e["event"] for e in logs]
+
+
+async def test_failed_stop_does_not_end_the_call(tmp_path: Path) -> None:
+    """A stop the server refuses (500) is logged as stop_failed and the call goes on:
+    the next prompt plays once the one that could not be stopped has ended."""
+    async with running_shell(FLOW, tmp_path) as sh:
+        fake = sh.fake
+        fake.durations[MENU] = 0.4
+        fake.fail("DELETE", "/playbacks/*", 500)
+        with structlog.testing.capture_logs() as logs:
+            c1 = fake.start_call()
+            menu = await sh.wait_play(c1, "menu")
+            fake.press(c1, "9")
+            await fake.wait_request("DELETE", f"/channels/{c1}")
+            await sh.wait_ended(c1)
+        assert sh.ops(c1)[-3:] == [
+            "POST /channels/C/play/C-pb3 201",  # bye, queued behind the menu
+            "DELETE /playbacks/C-pb2 500",
+            "DELETE /channels/C 204",  # after bye, which came after the whole menu
+        ]
+        bye = next(p for p in fake.played if p.id == f"{c1}-pb3")
+        assert bye.state == "done" and fake.requests_for(c1)[-1].at - menu.at >= 0.4
+        assert [e["event"] for e in logs].count("stop_failed") == 1
+        assert summary(logs)["outcome"] == "completed"
+        assert "call_failed" not in [e["event"] for e in logs]
 
 
 async def test_play_that_never_answers_times_out_and_carries_on(tmp_path: Path) -> None:
@@ -204,5 +248,29 @@ async def test_error_inside_the_call_apologises_then_hangs_up(tmp_path: Path) ->
         apology_pb = next(p for p in fake.played if p.id == apology.route.rsplit("/", 1)[1])
         assert apology_pb.state == "done" and not apology_pb.stopped  # heard to its end
         assert hangup.at - apology.at >= 0.05
+        assert "call_failed" in [e["event"] for e in logs]
+        assert summary(logs)["outcome"] == "error"
+
+
+async def test_apology_stops_the_prompt_playing_first(tmp_path: Path) -> None:
+    """An error while a prompt still plays (a key during the menu) stops that prompt
+    before the apology is played, so the apology is heard at once, then the hang-up."""
+    async with running_shell(FLOW, tmp_path, resolver=_BrokenInfo) as sh:
+        fake = sh.fake
+        fake.durations[MENU] = None  # the menu would play until stopped
+        with structlog.testing.capture_logs() as logs:
+            c1 = fake.start_call()
+            await sh.wait_play(c1, "menu")
+            fake.press(c1, "1")  # info cannot be resolved: the call fails mid-menu
+            await fake.wait_request("DELETE", f"/channels/{c1}")
+            await sh.wait_ended(c1)
+        assert sh.ops(c1)[-3:] == [
+            "DELETE /playbacks/C-pb2 204",  # the menu, stopped first
+            "POST /channels/C/play/C-pb3 201",  # the apology, which starts at once
+            "DELETE /channels/C 204",
+        ]
+        apology = next(p for p in fake.played if p.id == f"{c1}-pb3")
+        assert apology.media == ["sound:/snd/system/error"]
+        assert apology.state == "done" and not apology.stopped
         assert "call_failed" in [e["event"] for e in logs]
         assert summary(logs)["outcome"] == "error"

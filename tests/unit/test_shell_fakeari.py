@@ -4,6 +4,7 @@ Asterisk's status codes (404 unknown, 409 not in Stasis, 412 invalid state)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -17,13 +18,15 @@ from tests.fakeari import model as m
 
 def test_event_shapes_decode_into_the_controller_types() -> None:
     """Every event the fake sends decodes as the shell expects; the rest stay OtherEvent."""
-    chan = m.FakeChannel.inbound("myna-ivr", channelvars=("IVR_STATE", "IVR_HOLD_UNTIL"))
-    chan.variables["IVR_STATE"] = '{"n":"menu"}'
+    chan = m.FakeChannel.inbound(
+        "myna-ivr", channelvars=("SHARED(IVR_STATE)", "SHARED(IVR_HOLD_UNTIL)")
+    )
+    chan.variables["SHARED(IVR_STATE)"] = '{"n":"menu"}'
     start = ari.decode(m.stasis_start("myna-ivr", chan))
     assert isinstance(start, ari.StasisStart)
     assert start.args == ("inbound", "0501234567")
     assert start.channel.caller_number == "09012345678" and start.channel.in_app("myna-ivr")
-    assert dict(start.channel.variables) == {"IVR_STATE": '{"n":"menu"}'}  # unset ones dropped
+    assert dict(start.channel.variables) == {"SHARED(IVR_STATE)": '{"n":"menu"}'}  # "" dropped
     assert ari.decode(m.dtmf("myna-ivr", chan, "#")) == ari.ChannelDtmfReceived(
         start.channel, "#", 120
     )
@@ -113,3 +116,40 @@ async def test_rest_basics_and_playback_lifecycle(
         with pytest.raises(AriError) as err:
             await wrong.channels()
         assert err.value.status == 401
+
+
+async def test_variables_and_continue_follow_the_channel_command_queue(
+    fake_and_client: tuple[FakeAri, AriClient],
+) -> None:
+    """SHARED() through /asterisk/variable acts at once (204 even for an unknown channel)
+    and shows in the channel's channelvars; a plain channel variable waits while a
+    playback runs; a continue is answered at once but leaves Stasis once nothing plays."""
+    fake, client = fake_and_client
+    fake.durations["sound:/snd/long"] = None
+    ours = fake.add_channel(state="Up")
+    name = fake.channels[ours].name
+    await client.play(ours, f"{ours}-pb1", ["sound:/snd/long"])
+
+    await client.set_shared(name, "IVR_STATE", '{"n":"menu"}')
+    await client.set_shared("PJSIP/trunk-gone", "IVR_STATE", "x")  # logged by Asterisk only
+    listed = {c.id: dict(c.variables) for c in await client.channels()}
+    assert listed == {ours: {"SHARED(IVR_STATE)": '{"n":"menu"}'}}
+    assert fake.channels[ours].json()["channelvars"] == {
+        "SHARED(IVR_STATE)": '{"n":"menu"}',
+        "SHARED(IVR_HOLD_UNTIL)": "",
+    }
+    assert [r.channel for r in fake.find("POST", "/asterisk/variable")] == [
+        ours,
+        "PJSIP/trunk-gone",
+    ]
+
+    plain = asyncio.create_task(client.set_variable(ours, "IVR_FALLBACK", "1"))
+    await asyncio.sleep(0.2)
+    assert not plain.done()  # behind the playback
+    await client.continue_in_dialplan(ours)  # answered at once ...
+    assert fake.channels[ours].in_app("myna-ivr") and fake.continued == []
+    await client.stop_playback(f"{ours}-pb1")
+    await plain
+    assert fake.channels[ours].variables["IVR_FALLBACK"] == "1"
+    await fake.wait_for(lambda: fake.continued == [ours])  # ... and done once idle
+    assert not fake.channels[ours].in_app("myna-ivr")

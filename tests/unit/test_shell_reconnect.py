@@ -110,7 +110,9 @@ async def test_reconnect_reconciles_adopts_ends_and_resyncs(tmp_path: Path) -> N
         with structlog.testing.capture_logs() as logs:
             await fake.cut()
             fake.caller_hangup(gone)  # its hang-up events are lost
-            new = fake.add_channel(caller="09033334444")  # its StasisStart is lost
+            # Answered by a controller that died while its menu played: its StasisStart
+            # (long ago) reached nobody alive.
+            new = fake.add_channel(caller="09033334444", state="Up")
             fake.play_orphan(new, f"{new}-pb2", MENU)  # left by a controller that died
             back = time.monotonic()
             fake.restore()
@@ -196,12 +198,6 @@ async def test_reconcile_failure_drops_the_connection_and_retries(
         assert len(events(logs, "ari_connected")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AriConnection resets its backoff as soon as the socket opens, before "
-    "reconcile succeeds: a reconcile that keeps failing reconnects at the minimum "
-    "interval for ever (see the report)",
-)
 @pytest.mark.usefixtures("jitter_at_most")
 async def test_reconcile_failing_for_good_backs_off(tmp_path: Path) -> None:
     """While listing the channels keeps failing, reconnections back off like failed
@@ -212,8 +208,36 @@ async def test_reconcile_failing_for_good_backs_off(tmp_path: Path) -> None:
             FLOW, tmp_path, fake=fake, backoff=BACKOFF, wait_connected=False
         ) as sh:
             await asyncio.sleep(1.0)
-            assert not sh.connection.connected.is_set() or fake.connected <= 1
+            assert not sh.connection.ready.is_set()  # never serving half-informed
+            assert len(fake.ws_attempts) <= 6  # 0.05 + 0.1 + 0.2 + 0.4 + 0.4 ...
             assert_backoff([a.at for a in fake.ws_attempts])
+
+
+@pytest.mark.usefixtures("jitter_at_most")
+async def test_backoff_starts_afresh_only_after_a_connection_that_lasted(
+    tmp_path: Path,
+) -> None:
+    """A connection that was reconciled and stayed up (``stable_after``) resets the
+    backoff: when it drops, the first retry waits the shortest time again; one that
+    drops at once does not, and the waits keep growing."""
+    async with running_shell(FLOW, tmp_path, backoff=BACKOFF, stable_after=0.3) as sh:
+        fake = sh.fake
+        dropped = time.monotonic()
+        await fake.cut()
+        await fake.wait_for(lambda: len(fake.ws_attempts) >= 4)  # waits 0.05, 0.1, 0.2
+        fake.restore()
+        await sh.wait_reconciled(since=dropped)
+        short = time.monotonic()
+        await fake.drop_ws()  # at once: not a connection that worked
+        await sh.wait_reconciled(since=short)
+        await asyncio.sleep(0.4)  # this one lasts
+        lasted = time.monotonic()
+        await fake.drop_ws()
+        await sh.wait_reconciled(since=lasted)
+        after_short = next(a.at for a in fake.ws_attempts if a.at > short) - short
+        after_lasted = next(a.at for a in fake.ws_attempts if a.at > lasted) - lasted
+        assert after_short >= 0.4 * 0.9  # 0.05, 0.1, 0.2, 0.4 ...: still growing
+        assert after_lasted < 0.2  # the shortest wait again
 
 
 @pytest.mark.usefixtures("jitter_at_most")
