@@ -44,6 +44,7 @@ ACTIONS = {
     "allowlist.update": "接続元制限の変更",
     "totp_policy.update": "2段階認証の必須化設定の変更",
     "flow.publish": "通話フローの公開",
+    "calendar.publish": "カレンダーの変更",
 }
 
 __all__ = ["ACTIONS", "purge", "record"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import accounts, audit, auth, pages, security, totp
+from .calendar import views as calendar
 
 STATIC_DIR = Path(__file__).with_name("static")
 ACCOUNT = r"/accounts/{id:\d{1,18}}"
@@ -27,7 +28,11 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/account/totp", totp.totp_setup_post, name="totp_setup_post")
 
     r.add_get("/", pages.dashboard, name="dashboard")
-    for prefix in ("/calendar", "/guidance", "/flows", "/sms-templates", "/transfer-targets"):
+    r.add_get("/calendar", calendar.month_page, name="calendar")
+    r.add_get("/calendar/edit", calendar.edit_page, name="calendar_edit")
+    r.add_post("/calendar/edit", calendar.save, name="calendar_save")
+    r.add_get("/calendar/preview", calendar.preview_page, name="calendar_preview")
+    for prefix in ("/guidance", "/flows", "/sms-templates", "/transfer-targets"):
         r.add_get(prefix, pages.placeholder(prefix), name=prefix.strip("/").replace("-", "_"))
 
     r.add_get("/accounts", accounts.accounts_list, name="accounts")
