@@ -87,6 +87,43 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class SmsSettings:
+    gateway: str = ""  # "karaden", "generic", or "" (SMS off: every request is "unavailable")
+    token: str = field(default="", repr=False)  # env IVR_SMS_TOKEN: the gateway's API token
+    request_timeout: float = 10.0  # seconds for one request to the gateway
+    karaden_url: str = "https://prg.karaden.jp"  # base URL (tests point it at a local server)
+    karaden_tenant_id: str = ""
+    karaden_service_id: int = 0
+    karaden_version: str = "2024-03-01"  # the Karaden-Version header
+    generic_url: str = ""  # POST here to send
+    generic_lookup_url: str = ""  # GET, "{tag}" = the outbox id; "" = cannot look a send up
+    generic_status_url: str = ""  # GET, "{id}" = the provider's id; "" = no delivery polling
+    generic_format: str = "json"  # request body: json or form
+    generic_auth_header: str = "Authorization"  # carries generic_auth_prefix + token
+    generic_auth_prefix: str = "Bearer "
+    generic_to_field: str = "to"
+    generic_body_field: str = "body"
+    generic_tag_field: str = "tag"  # the outbox id, so a lost reply can be looked up
+    generic_id_path: str = "id"  # where the provider's message id is in a reply (dotted)
+    generic_status_path: str = "status"  # where the message's status is in a reply
+    generic_delivered: tuple[str, ...] = ("delivered",)  # statuses meaning delivered
+    generic_failed: tuple[str, ...] = ("failed", "undelivered", "rejected")  # final failures
+    fraud_warning: str = "○○市が暗証番号や口座番号をお聞きすることはありません。"
+    allowed_domains: tuple[str, ...] = ("*.go.jp", "*.lg.jp")  # links must point here
+    daily_limit: int = 3  # requests per number per day (Asia/Tokyo)
+    rate_per_minute: int = 30  # requests accepted per minute, all numbers together
+    blocklist: tuple[str, ...] = ()  # numbers never sent to (also the sms_blocklist table)
+    max_attempts: int = 8  # sends tried before a message is marked failed
+    retry_base: float = 5.0  # seconds before the first retry; doubles each time ...
+    retry_max: float = 600.0  # ... up to this
+    poll_interval: float = 60.0  # seconds between delivery-result checks of a sent message
+    poll_hours: float = 24.0  # stop checking a sent message's delivery after this long
+    db_timeout: float = 2.0  # an SMS request waits this long for the database, then spools
+    webhook_token: str = field(default="", repr=False)  # env IVR_SMS_WEBHOOK_TOKEN
+    webhook_sources: tuple[str, ...] = ()  # CIDRs allowed to post delivery reports
+
+
+@dataclass(frozen=True)
 class Settings:
     ari: AriSettings = field(default_factory=AriSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -95,6 +132,7 @@ class Settings:
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
 
 
 # Environment variables that override one key each (secrets and deployment paths).
@@ -104,6 +142,8 @@ ENVIRONMENT = {
     "IVR_DATABASE_URL": ("database", "dsn"),
     "IVR_SOUNDS_DIR": ("prompts", "sounds_dir"),
     "IVR_SPOOL_DIR": ("database", "spool_dir"),
+    "IVR_SMS_TOKEN": ("sms", "token"),
+    "IVR_SMS_WEBHOOK_TOKEN": ("sms", "webhook_token"),
 }
 
 T = TypeVar("T")
@@ -158,10 +198,44 @@ def _check(s: Settings) -> None:
         ),
         (s.log.json in ("auto", "yes", "no"), "log.json: must be auto, yes or no"),
         (1 <= s.admin.port <= 65535, "admin.port: must be a TCP port (1-65535)"),
+        *_sms_rules(s.sms),
     ]
     for ok, message in rules:
         if not ok:
             raise ConfigError(f"config: {message}")
+
+
+def _sms_rules(s: SmsSettings) -> list[tuple[bool, str]]:
+    return [
+        (s.gateway in ("", "karaden", "generic"), 'sms.gateway: must be karaden, generic or ""'),
+        (
+            s.gateway != "karaden" or (bool(s.karaden_tenant_id) and s.karaden_service_id > 0),
+            "sms.karaden_tenant_id: karaden needs karaden_tenant_id and karaden_service_id",
+        ),
+        (
+            s.karaden_url.startswith(("http://", "https://")),
+            "sms.karaden_url: must start with http:// or https://",
+        ),
+        (
+            s.gateway != "generic" or s.generic_url.startswith(("http://", "https://")),
+            "sms.generic_url: must start with http:// or https:// (gateway is generic)",
+        ),
+        (s.generic_format in ("json", "form"), "sms.generic_format: must be json or form"),
+        (bool(s.generic_to_field), "sms.generic_to_field: must not be empty"),
+        (bool(s.generic_body_field), "sms.generic_body_field: must not be empty"),
+        (bool(s.generic_id_path), "sms.generic_id_path: must not be empty"),
+        (bool(s.fraud_warning.strip()), "sms.fraud_warning: must not be empty"),
+        (all(d.strip() for d in s.allowed_domains), "sms.allowed_domains: empty entry"),
+        (s.daily_limit >= 1, "sms.daily_limit: must be at least 1"),
+        (s.rate_per_minute >= 1, "sms.rate_per_minute: must be at least 1"),
+        (s.max_attempts >= 1, "sms.max_attempts: must be at least 1"),
+        (s.request_timeout > 0, "sms.request_timeout: must be greater than 0"),
+        (s.retry_base > 0, "sms.retry_base: must be greater than 0"),
+        (s.retry_max >= s.retry_base, "sms.retry_max: must be >= retry_base"),
+        (s.poll_interval > 0, "sms.poll_interval: must be greater than 0"),
+        (s.poll_hours > 0, "sms.poll_hours: must be greater than 0"),
+        (s.db_timeout > 0, "sms.db_timeout: must be greater than 0"),
+    ]
 
 
 def _build(cls: type[T], raw: Any, where: str) -> T:

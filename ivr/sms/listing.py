@@ -1,0 +1,60 @@
+"""The outbox as staff see it (the admin site masks the numbers below administrator)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
+
+import asyncpg
+
+from ivr.sms.outbox import STATUSES
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A row as staff see it (the number is masked by the admin site)."""
+
+    id: uuid.UUID
+    call_id: uuid.UUID
+    node: str
+    template: str
+    number: str
+    parts: int
+    status: str
+    reason: str
+    attempts: int
+    provider_status: str
+    carrier: str
+    requested_at: datetime
+    sent_at: datetime | None
+    final_at: datetime | None
+
+
+async def recent(
+    conn: Conn, status: str = "", limit: int = 100, offset: int = 0
+) -> list[OutboxRow]:
+    """The newest requests first; ``status`` filters (one of ``STATUSES``)."""
+    rows = await conn.fetch(
+        """SELECT id, call_id, node, template, number, parts, status, reason, attempts,
+                  provider_status, carrier, requested_at, sent_at, final_at
+             FROM sms_outbox WHERE ($1 = '' OR status = $1)
+            ORDER BY requested_at DESC, id LIMIT $2 OFFSET $3""",
+        status,
+        limit,
+        offset,
+    )
+    return [OutboxRow(**dict(r)) for r in rows]
+
+
+async def counts(conn: Conn) -> dict[str, int]:
+    """How many rows are in each status."""
+    rows = await conn.fetch("SELECT status, count(*) AS n FROM sms_outbox GROUP BY status")
+    found = {r["status"]: int(r["n"]) for r in rows}
+    return {s: found.get(s, 0) for s in STATUSES}
