@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -18,18 +19,34 @@ async def pg_admin_dsn() -> str:
     return await postgres.admin_dsn()
 
 
+@asynccontextmanager
+async def fresh_database(admin_dsn: str, prefix: str = "ivr_test") -> AsyncIterator[str]:
+    """A new database with every migration applied, dropped when the block ends."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    dsn = await postgres.create_database(admin_dsn, name)
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield dsn
+    finally:
+        await postgres.drop_database(admin_dsn, name)
+
+
 @pytest.fixture(scope="session")
 async def database_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh database with every migration applied, dropped at the end."""
-    name = f"ivr_test_{uuid.uuid4().hex[:10]}"
-    dsn = await postgres.create_database(pg_admin_dsn, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    await postgres.drop_database(pg_admin_dsn, name)
+    """The session's database, shared by the tests that do not need one of their own."""
+    async with fresh_database(pg_admin_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def fresh_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A database of this test's own (others publish flows and calendars into the shared one)."""
+    async with fresh_database(pg_admin_dsn, "ivr_own") as dsn:
+        yield dsn
 
 
 @pytest.fixture

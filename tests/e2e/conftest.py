@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,10 @@ def flow() -> Flow:
     return load_flow_file(DEFAULT_FLOW)
 
 
-@pytest.fixture(scope="session")
-async def asterisk() -> AsyncIterator[Instance]:
-    """A private Asterisk rendered from asterisk-conf/ on free ports."""
-    inst = Instance(f"e2e-{uuid.uuid4().hex[:8]}", load_install())
+@asynccontextmanager
+async def private_asterisk(prefix: str) -> AsyncIterator[Instance]:
+    """A private Asterisk rendered from asterisk-conf/ on free ports, removed afterwards."""
+    inst = Instance(f"{prefix}-{uuid.uuid4().hex[:8]}", load_install())
     inst.render()
     PromptLibrary(inst.sounds_host_dir, inst.sounds_ast_dir).build_system()
     inst.start()
@@ -37,6 +38,13 @@ async def asterisk() -> AsyncIterator[Instance]:
     finally:
         inst.stop()
         inst.remove()
+
+
+@pytest.fixture(scope="session")
+async def asterisk() -> AsyncIterator[Instance]:
+    """The private Asterisk most end-to-end tests share."""
+    async with private_asterisk("e2e") as inst:
+        yield inst
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import asyncio
 import secrets
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -16,13 +15,13 @@ import asyncpg
 import pytest
 
 from ivr.dev import postgres
-from ivr.dev.asterisk import Instance, load_install
+from ivr.dev.asterisk import Instance
 from ivr.dev.sipp import CallResult, Step, place_call
 from ivr.dev.stack import Stack
 from ivr.log import TOKYO
-from ivr.prompts.library import PromptLibrary
 from ivr.published.service import digest
-from ivr.store.migrate import migrate
+from tests.conftest import fresh_database
+from tests.e2e.conftest import private_asterisk
 from tests.e2e.helpers import DIALLED
 from tests.e2e.tcpproxy import TcpProxy
 
@@ -57,16 +56,8 @@ PRESSES = [Step(3000, "1")] + [Step(2200, "1") for _ in range(6)]
 
 @pytest.fixture(scope="module")
 async def life_asterisk() -> AsyncIterator[Instance]:
-    inst = Instance(f"life-{uuid.uuid4().hex[:8]}", load_install())
-    inst.render()
-    PromptLibrary(inst.sounds_host_dir, inst.sounds_ast_dir).build_system()
-    inst.start()
-    try:
-        await inst.wait_ready()
+    async with private_asterisk("life") as inst:
         yield inst
-    finally:
-        inst.stop()
-        inst.remove()
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +74,8 @@ async def db_proxy() -> AsyncIterator[TcpProxy]:
 @pytest.fixture(scope="module")
 async def life_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
     """A database of its own: other modules publish flows into the shared one."""
-    name = f"ivr_life_{uuid.uuid4().hex[:8]}"
-    dsn = await postgres.create_database(pg_admin_dsn, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    await postgres.drop_database(pg_admin_dsn, name)
+    async with fresh_database(pg_admin_dsn, "ivr_life") as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -246,44 +230,37 @@ async def test_another_database_serves_its_own_flow(life: Stack, pg_admin_dsn: s
     await life.wait_log("flow_switched", timeout=60, since_start=True, origin="database")
     assert (life.workdir / "spool" / "flow-in-service.json").exists()
 
-    name = f"ivr_moved_{uuid.uuid4().hex[:8]}"
-    other = await postgres.create_database(pg_admin_dsn, name)
     old_dsn = life.dsn
-    try:
-        conn = await asyncpg.connect(other)
+    async with fresh_database(pg_admin_dsn, "ivr_moved") as other:
         try:
-            await migrate(conn)
+            await asyncio.to_thread(life.stop_controller)
+            life.dsn = other
+            life.start_controller()
+            await life.wait_log("ari_connected", timeout=60)
+            caller = _caller(99)
+            result = await place_call(
+                life.asterisk.sip_port, DIALLED, caller, PRESSES[:2], tail_ms=1000
+            )
+            assert result.ok, result.output
+            conn = await asyncpg.connect(other)
+            try:
+                row = None
+                for _ in range(100):
+                    row = await conn.fetchrow(
+                        "SELECT * FROM calls WHERE caller = $1 AND ended_at IS NOT NULL", caller
+                    )
+                    if row is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert row is not None
+                assert row["flow_version"] is None and row["flow_digest"] == digest(FLOW)
+                assert row["record_note"] == ""
+            finally:
+                await conn.close()
+            assert not list((life.workdir / "spool").glob("deadletter-*"))
+            assert not (life.workdir / "spool" / "flow-in-service.json").exists()
         finally:
-            await conn.close()
-        await asyncio.to_thread(life.stop_controller)
-        life.dsn = other
-        life.start_controller()
-        await life.wait_log("ari_connected", timeout=60)
-        caller = _caller(99)
-        result = await place_call(
-            life.asterisk.sip_port, DIALLED, caller, PRESSES[:2], tail_ms=1000
-        )
-        assert result.ok, result.output
-        conn = await asyncpg.connect(other)
-        try:
-            row = None
-            for _ in range(100):
-                row = await conn.fetchrow(
-                    "SELECT * FROM calls WHERE caller = $1 AND ended_at IS NOT NULL", caller
-                )
-                if row is not None:
-                    break
-                await asyncio.sleep(0.1)
-            assert row is not None
-            assert row["flow_version"] is None and row["flow_digest"] == digest(FLOW)
-            assert row["record_note"] == ""
-        finally:
-            await conn.close()
-        assert not list((life.workdir / "spool").glob("deadletter-*"))
-        assert not (life.workdir / "spool" / "flow-in-service.json").exists()
-    finally:
-        await asyncio.to_thread(life.stop_controller)
-        life.dsn = old_dsn
-        life.start_controller()
-        await life.wait_log("ari_connected", timeout=60)
-        await postgres.drop_database(pg_admin_dsn, name)
+            await asyncio.to_thread(life.stop_controller)
+            life.dsn = old_dsn
+            life.start_controller()
+            await life.wait_log("ari_connected", timeout=60)

@@ -107,9 +107,10 @@ def test_mobile_number_keyed_with_hash_and_confirmed(walks: dict[str, Walk]) -> 
     """A landline caller keys in a mobile number ending with #, hears it read back, confirms."""
     w = walks[LANDLINE]
     assert w.result.ok, w.result.output
-    assert w.row["path"][:5] == [
+    assert w.row["path"][:6] == [
         "service_check",
         "welcome",
+        "announcement_check",
         "main_menu",
         "guide_registration",
         "route_registration",

@@ -5,8 +5,6 @@ wins; the cache serves while it is away)."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +24,6 @@ from ivr.flow.loader import load_default_flow
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
 from ivr.published.service import InService
-from ivr.store.migrate import migrate
 
 from .test_flow_kit import Call, ctx, plays
 
@@ -90,19 +87,6 @@ def test_texts_ahead_cover_every_boundary(tmp_path: Path) -> None:
     assert any("12月2日(水)午前8時45分" in t for t in closed)  # said after 17:15 on the 1st
     assert any("12月3日(木)午前8時45分" in t for t in closed)  # said after 17:15 on the 2nd
     assert all("{" not in t for t in texts)
-
-
-@pytest.fixture
-async def fresh_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
-    name = f"ivr_cal_{uuid.uuid4().hex[:8]}"
-    dsn = await postgres.create_database(pg_admin_dsn, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    await postgres.drop_database(pg_admin_dsn, name)
 
 
 async def test_publish_refuses_a_stale_edit_and_bad_input(fresh_dsn: str) -> None:

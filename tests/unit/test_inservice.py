@@ -7,18 +7,16 @@ import asyncio
 import json
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from ivr.call.inservice import FlowInService
 from ivr.dev import postgres
 from ivr.prompts.library import PromptLibrary
 from ivr.published.service import Watcher
 from ivr.store import flows
-from ivr.store.migrate import migrate
+from tests.conftest import fresh_database
 
 TINY = """\
 version: 1
@@ -31,20 +29,6 @@ nodes:
     type: hangup
     prompt: welcome
 """
-
-
-@pytest.fixture
-async def fresh_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
-    """A migrated database of its own (other tests publish into the shared one)."""
-    name = f"ivr_fresh_{uuid.uuid4().hex[:8]}"
-    dsn = await postgres.create_database(pg_admin_dsn, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield dsn
-    await postgres.drop_database(pg_admin_dsn, name)
 
 
 async def _publish(dsn: str, text: str) -> int:
@@ -75,21 +59,12 @@ async def test_the_database_wins_over_a_stale_cache(
     await first.load_published(timeout=3)
     assert first.current.version == version and cache.exists()
 
-    name = f"ivr_other_{uuid.uuid4().hex[:8]}"
-    other = await postgres.create_database(pg_admin_dsn, name)
-    try:
-        conn = await asyncpg.connect(other)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
+    async with fresh_database(pg_admin_dsn, "ivr_other") as other:
         moved = FlowInService(lib, default, other, cache)
         await moved.load_published(timeout=3)
         assert moved.current.version is None  # the default, not version 1 of elsewhere
         assert moved.current.flow.prompts["welcome"].text == "○○市です"
         assert not cache.exists()
-    finally:
-        await postgres.drop_database(pg_admin_dsn, name)
 
 
 async def test_restored_dump_serves_its_own_published_flow(
