@@ -96,8 +96,9 @@ async def _flow_db(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(f"not a version number: {args.target}", file=sys.stderr)
             return 2
+        targets = [t.name for t in settings.transfer.targets]  # while none are published
         try:
-            flow = await flows.publish(conn, version, actor)
+            flow = await flows.publish(conn, version, actor, transfer_targets=targets)
         except FlowError as e:
             print(f"not published (the version in service is unchanged):\n{e}", file=sys.stderr)
             return 1

@@ -34,6 +34,9 @@ from ivr.prompts.library import PromptLibrary
 from ivr.prompts.worker import SpeechWorker
 from ivr.published.service import InService, Watcher
 from ivr.store.calls import CallRecorder
+from ivr.transfer.plugin import TransferCapability
+from ivr.transfer.service import TransferService
+from ivr.transfer.watch import dialled_of
 
 log = structlog.get_logger("ivr")
 
@@ -81,24 +84,26 @@ class Controller:
         self.recorder = CallRecorder(
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
         )
+        self.transfers = TransferCapability(settings, self.recorder)
         self.dispatcher: Dispatcher | None = None
         self.connection: AriConnection | None = None
         self.stopping = asyncio.Event()
         self.failed = False
         self.started = False  # connected and serving (a stop before that just exits)
 
-    def _make_session(self, client: AriClient) -> SessionFactory:
+    def _make_session(self, client: AriClient, transfers: TransferService) -> SessionFactory:
         services = CallServices(
             client,
             self.recorder,
             self.flows,
             lambda moment: facts_at(self.calendar.current, moment),
             self.settings.controller.watchdog_seconds,
+            transfers,
         )
 
         def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
             service = self.flows.current  # the call keeps this version to its end
-            dialled = args[1] if len(args) > 1 and args[1] else channel.exten
+            dialled = dialled_of(channel, args)
             ctx = CallContext(
                 caller=channel.caller_number,
                 dialled=dialled,
@@ -126,6 +131,7 @@ class Controller:
         a = self.settings.ari
         dsn = self.settings.database.dsn
         await self.calendar.start(dsn)
+        await self.transfers.start()
         # Each kind builds the audio the other's values need before it takes calls.
         self.flows.flow_kind.prepare = lambda r: self._ahead(r, self.calendar.current)
         await self.flows.load_published()
@@ -136,14 +142,19 @@ class Controller:
         connector = aiohttp.TCPConnector(limit=50)  # stays below Asterisk's HTTP session limit
         async with aiohttp.ClientSession(connector=connector) as http:
             client = AriClient(http, a.url, a.username, a.password, a.request_timeout)
-            self.dispatcher = Dispatcher(client, a.app, self._make_session(client))
+            transfers = self.transfers.bind(client, a.app)
+            self.dispatcher = Dispatcher(
+                client, a.app, self._make_session(client, transfers), transfers
+            )
             self.connection = AriConnection(
                 client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
             )
             writer = self._supervised(self.recorder.run(), "recorder")
             watcher = self._supervised(
-                Watcher(dsn, [self.flows, self.calendar]).run(), "published-watch"
+                Watcher(dsn, [self.flows, self.calendar, self.transfers.targets]).run(),
+                "published-watch",
             )
+            transfer_tasks = [self._supervised(c, n) for c, n in self.transfers.tasks()]
             ahead = self._supervised(self._ahead_loop(), "prompts-ahead")
             ari_task = self._supervised(self.connection.run(), "ari")
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
@@ -154,8 +165,9 @@ class Controller:
                 # and on to the next controller, which resumes it where it was. Then the
                 # socket closes, and new calls are held by the dialplan too.
                 await self.dispatcher.hand_over()
-                for task in (ari_task, watcher, ahead):
+                for task in (ari_task, watcher, ahead, *transfer_tasks):
                     await _stop(task)
+                await self.transfers.close()  # conversations in progress are never touched
                 await self.recorder.close()
                 await _stop(writer)
                 self.speech.close()

@@ -124,6 +124,31 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
+class TransferTargetSettings:
+    """One city number, as ``transfer.targets`` seeds it (staff edit them in the admin site)."""
+
+    name: str  # what flows name: target: kokuho
+    number: str  # digits only
+    endpoint: str = "trunk"  # the outbound endpoint (one of transfer.endpoints)
+    max_calls: int = 2  # callers transferred to it at once, across every controller
+    ring_seconds: int = 30  # rings this long, then the flow's no_answer route
+    label: str = ""  # for people: 国保課
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    caller_id: str = "help_line"  # shown to staff: "help_line" (the number called) or "caller"
+    help_line_number: str = ""  # digits; "" = the number the caller dialled
+    whisper_last4: bool = False  # the whisper to staff also reads the caller's last 4 digits
+    endpoints: tuple[str, ...] = ("trunk",)  # the only PJSIP endpoints a transfer may use
+    trunk_endpoint: str = "trunk"  # whose channels count against trunk_channels
+    trunk_channels: int = 0  # the trunk's channel limit (each transfer holds 2); 0 = none
+    slot_seconds: float = 300.0  # a capacity slot expires unless renewed (every third of this)
+    db_timeout: float = 1.0  # a transfer waits this long for the database, then counts locally
+    targets: tuple[TransferTargetSettings, ...] = ()  # used while the database has none
+
+
+@dataclass(frozen=True)
 class Settings:
     ari: AriSettings = field(default_factory=AriSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -133,6 +158,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    transfer: TransferSettings = field(default_factory=TransferSettings)
 
 
 # Environment variables that override one key each (secrets and deployment paths).
@@ -173,6 +199,7 @@ def load_settings(
             if not isinstance(sect, dict):
                 raise ConfigError(f"config: {section}: expected a mapping")
             sect[key] = env[var]
+    _numbers_quoted(raw)
     settings = _build(Settings, raw, "")
     _check(settings)
     return settings
@@ -199,6 +226,7 @@ def _check(s: Settings) -> None:
         (s.log.json in ("auto", "yes", "no"), "log.json: must be auto, yes or no"),
         (1 <= s.admin.port <= 65535, "admin.port: must be a TCP port (1-65535)"),
         *_sms_rules(s.sms),
+        *_transfer_rules(s.transfer),
     ]
     for ok, message in rules:
         if not ok:
@@ -236,6 +264,55 @@ def _sms_rules(s: SmsSettings) -> list[tuple[bool, str]]:
         (s.poll_hours > 0, "sms.poll_hours: must be greater than 0"),
         (s.db_timeout > 0, "sms.db_timeout: must be greater than 0"),
     ]
+
+
+def _numbers_quoted(raw: dict[str, Any]) -> None:
+    """YAML reads an unquoted 0312345670 as an octal number: a phone number must be text,
+    or a wrong number would be dialled."""
+    section = raw.get("transfer")
+    targets = section.get("targets") if isinstance(section, dict) else None
+    for i, target in enumerate(targets if isinstance(targets, list) else []):
+        if (
+            isinstance(target, dict)
+            and "number" in target
+            and not isinstance(target["number"], str)
+        ):
+            raise ConfigError(
+                f'config: transfer.targets[{i}].number: write it in quotes ("0312345678")'
+            )
+
+
+def _transfer_rules(s: TransferSettings) -> list[tuple[bool, str]]:
+    from ivr.transfer.model import ENDPOINT_RE, Target, TargetSet, check
+
+    rules = [
+        (
+            s.caller_id in ("help_line", "caller"),
+            "transfer.caller_id: must be help_line or caller",
+        ),
+        (
+            s.help_line_number == ""
+            or (s.help_line_number.isdigit() and 3 <= len(s.help_line_number) <= 15),
+            "transfer.help_line_number: must be 3-15 digits (or empty)",
+        ),
+        (
+            bool(s.endpoints) and all(ENDPOINT_RE.match(e) for e in s.endpoints),
+            "transfer.endpoints: PJSIP endpoint names (a-z, 0-9, _), at least one",
+        ),
+        (
+            bool(ENDPOINT_RE.match(s.trunk_endpoint)),
+            "transfer.trunk_endpoint: a PJSIP endpoint name",
+        ),
+        (s.trunk_channels >= 0, "transfer.trunk_channels: must be 0 (no limit) or more"),
+        (s.slot_seconds >= 30, "transfer.slot_seconds: must be at least 30"),
+        (s.db_timeout > 0, "transfer.db_timeout: must be greater than 0"),
+    ]
+    targets = TargetSet(tuple(Target(**vars(t)) for t in s.targets))
+    index = {t.name: i for i, t in reversed(list(enumerate(s.targets)))}
+    for issue in check(targets, s.endpoints):
+        where = f"[{index[issue.target]}].{issue.field}" if issue.target in index else ""
+        rules.append((False, f"transfer.targets{where}: {issue.detail}"))
+    return rules
 
 
 def _build(cls: type[T], raw: Any, where: str) -> T:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from . import accounts, audit, auth, pages, security, sms, totp
 from .calendar import views as calendar
+from .transfer import setup_routes as setup_transfer_routes
 
 STATIC_DIR = Path(__file__).with_name("static")
 ACCOUNT = r"/accounts/{id:\d{1,18}}"
@@ -32,10 +33,11 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/calendar/edit", calendar.edit_page, name="calendar_edit")
     r.add_post("/calendar/edit", calendar.save, name="calendar_save")
     r.add_get("/calendar/preview", calendar.preview_page, name="calendar_preview")
-    for prefix in ("/guidance", "/flows", "/transfer-targets"):
+    for prefix in ("/guidance", "/flows"):
         r.add_get(prefix, pages.placeholder(prefix), name=prefix.strip("/").replace("-", "_"))
 
     sms.setup_routes(app)
+    setup_transfer_routes(app)  # /transfer-targets
 
     r.add_get("/accounts", accounts.accounts_list, name="accounts")
     r.add_get("/accounts/new", accounts.account_new, name="account_new")

@@ -58,6 +58,9 @@ class AriClient:
                 if r.status == 404 or (r.status in (409, 412) and path.startswith("/channels/")):
                     # 409 "not in Stasis" / 412 "invalid state": the channel has left us too.
                     raise Gone(r.status, f"{method} {path}: {await r.text()}")
+                if r.status == 422 and path.startswith("/applications/"):
+                    # 422 "event source does not exist": the channel subscribed to is gone.
+                    raise Gone(r.status, f"{method} {path}: {await r.text()}")
                 if r.status >= 400:
                     raise AriError(r.status, f"{method} {path}: {await r.text()}")
                 if r.status == 204 or r.content_type != "application/json":
@@ -107,5 +110,35 @@ class AriClient:
             [("variable", f"SHARED({name},{channel_name})"), ("value", value)],
         )
 
-    async def continue_in_dialplan(self, channel_id: str) -> None:
-        await self._request("POST", f"/channels/{channel_id}/continue")
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+    ) -> None:
+        """Leave Stasis: at the next priority, or at ``context``/``extension``/``priority``."""
+        params = [
+            (name, str(value))
+            for name, value in (
+                ("context", context),
+                ("extension", extension),
+                ("priority", priority),
+            )
+            if value is not None
+        ]
+        await self._request("POST", f"/channels/{channel_id}/continue", params)
+
+    async def subscribe(self, app: str, source: str) -> None:
+        """Receive the events of ``source`` (``channel:<id>``) even outside Stasis."""
+        await self._request("POST", f"/applications/{app}/subscription", [("eventSource", source)])
+
+    async def unsubscribe(self, app: str, source: str) -> None:
+        await self._request(
+            "DELETE", f"/applications/{app}/subscription", [("eventSource", source)]
+        )
+
+    async def endpoint_channels(self, technology: str, resource: str) -> list[str]:
+        """Ids of the channels on an endpoint (a trunk's calls, both ways)."""
+        raw = await self._request("GET", f"/endpoints/{technology}/{resource}")
+        return [str(c) for c in (raw or {}).get("channel_ids") or ()]

@@ -107,6 +107,18 @@ class PlaybackFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class Dial:
+    """A dial's state changed: ``caller`` (the channel that runs ``Dial()``) rings
+    ``peer``; ``dialstatus`` is "" when it starts, then RINGING, ANSWER, BUSY, ...
+    Delivered for a channel outside Stasis once the application subscribed to it."""
+
+    caller: Channel | None
+    peer: Channel
+    dialstatus: str
+    dialstring: str
+
+
+@dataclass(frozen=True, slots=True)
 class OtherEvent:
     type: str
     raw: dict[str, Any]
@@ -120,6 +132,7 @@ AriEvent = (
     | ChannelDestroyed
     | PlaybackStarted
     | PlaybackFinished
+    | Dial
     | OtherEvent
 )
 
@@ -142,6 +155,15 @@ def decode(raw: dict[str, Any]) -> AriEvent:
             return ChannelHangupRequest(channel)
         if kind == "ChannelDestroyed":
             return ChannelDestroyed(channel, int(raw.get("cause") or 0))
+    peer = raw.get("peer")
+    if kind == "Dial" and isinstance(peer, dict):
+        caller = raw.get("caller")
+        return Dial(
+            Channel.decode(caller) if isinstance(caller, dict) else None,
+            Channel.decode(peer),
+            str(raw.get("dialstatus", "")),
+            str(raw.get("dialstring", "")),
+        )
     pb = raw.get("playback")
     if isinstance(pb, dict):
         if kind == "PlaybackStarted":
@@ -157,4 +179,6 @@ def channel_of(event: AriEvent) -> str | None:
         return event.playback.channel_id
     if isinstance(event, OtherEvent):
         return None
+    if isinstance(event, Dial):  # ours is the calling side (a caller being transferred)
+        return event.caller.id if event.caller is not None else None
     return event.channel.id

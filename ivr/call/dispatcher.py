@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -13,6 +14,9 @@ from ivr.ari.client import AriClient, AriError
 from ivr.call import resume
 from ivr.call.session import CallSession, Resync
 
+if TYPE_CHECKING:
+    from ivr.transfer.service import TransferService
+
 log = structlog.get_logger("ivr.dispatch")
 
 # (channel, Stasis arguments, adopted after a reconnect/restart) -> session
@@ -20,10 +24,17 @@ SessionFactory = Callable[[ari.Channel, tuple[str, ...], bool], CallSession]
 
 
 class Dispatcher:
-    def __init__(self, client: AriClient, app: str, make_session: SessionFactory) -> None:
+    def __init__(
+        self,
+        client: AriClient,
+        app: str,
+        make_session: SessionFactory,
+        transfers: TransferService | None = None,
+    ) -> None:
         self._client = client
         self._app = app
         self._make = make_session
+        self._transfers = transfers  # follows callers transferred to city lines
         self.sessions: dict[str, CallSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls_started = 0
@@ -34,13 +45,18 @@ class Dispatcher:
         return len(self.sessions)
 
     def on_event(self, event: ari.AriEvent) -> None:
+        transfers = self._transfers
         if isinstance(event, ari.StasisStart):
+            if transfers is not None:
+                transfers.on_event(event)  # a transfer that did not connect comes back
             self._start(event.channel, event.args, adopted=False)
             return
         channel_id = ari.channel_of(event)
         session = self.sessions.get(channel_id) if channel_id else None
-        if session is not None:
+        if session is not None and session.left is None:
             session.deliver(event)
+        if transfers is not None and transfers.owns(channel_id):
+            transfers.on_event(event)
 
     async def on_connected(self) -> None:
         """Adopt calls that entered the app while we were away; end those that left."""
@@ -51,12 +67,15 @@ class Dispatcher:
             # would be kept for ever: drop this connection and try again.
             log.error("reconcile_failed", error=str(e))
             raise ConnectionError(f"reconcile failed: {e}") from e
+        # A channel in our Stasis app is a call in the menu (one back from a transfer
+        # included); a caller ringing or talking to a city phone is in Dial(), never in
+        # Stasis: that conversation is the transfers' to follow, never taken over.
         present = {c.id: c for c in channels if c.in_app(self._app)}
-        for channel in list(present.values()):
-            saved = resume.saved_on(channel.variables)
-            if saved is not None and saved.leg != resume.LEG_MENU:
-                # Bridged to a city phone: a conversation, not a menu call to take over.
-                del present[channel.id]
+        if self._transfers is not None:
+            try:
+                await self._transfers.reconcile(channels)
+            except Exception:  # the calls in the menu must be reconciled all the same
+                log.exception("transfer_reconcile_failed")
         before = set(self.sessions)
         for channel in present.values():
             if channel.id not in self.sessions:
@@ -80,7 +99,8 @@ class Dispatcher:
         log.warning("ari_lost", active_calls=self.active)
 
     def _start(self, channel: ari.Channel, args: tuple[str, ...], adopted: bool) -> None:
-        if channel.id in self.sessions:
+        running = self.sessions.get(channel.id)
+        if running is not None and running.left is None and not running.departing:
             return
         if not self.accepting:
             task = asyncio.create_task(self._refuse(channel))
@@ -95,7 +115,8 @@ class Dispatcher:
 
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
-            self.sessions.pop(channel.id, None)
+            if self.sessions.get(channel.id) is session:  # not a later session of the call
+                del self.sessions[channel.id]
 
         task.add_done_callback(done)
 
@@ -122,6 +143,8 @@ class Dispatcher:
         log.info("handing_over_calls", active=len(self.sessions))
         tasks = []
         for session in list(self.sessions.values()):
+            if session.departing or session.left is not None:
+                continue  # on its way to a city line or out: the dialplan has it
             session.handed_over = True
             tasks.append(asyncio.create_task(self._refuse(session.channel, session.playing())))
         await asyncio.gather(*tasks)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -27,6 +27,12 @@ from ivr.flow import events as fe
 from ivr.flow.engine import CallContext, CallState
 from ivr.log import TOKYO
 from ivr.store.calls import CallRecorder, CallRow, EventRow
+from ivr.transfer import dialvars, outcomes
+from ivr.transfer.service import Ticket
+from ivr.transfer.watch import CallHandle
+
+if TYPE_CHECKING:
+    from ivr.transfer.service import TransferService
 
 log = structlog.get_logger("ivr.call")
 
@@ -50,6 +56,7 @@ class CallServices:
     flows: FlowInService
     calendar: Callable[[datetime], Facts]  # the calendar in service, at a moment
     watchdog_seconds: float = 15.0
+    transfers: TransferService | None = None  # None: every transfer fails (its route)
 
 
 @dataclass
@@ -110,8 +117,13 @@ class CallSession:
         self._log = log
         self.adopted = adopted
         self.handed_over = False  # set when a stopping controller passes the call on
+        # The call left Stasis for good: "transfer" (the dialplan dials a city line; the
+        # transfer's watch has the record now) or "busy" (the trunk is full).
+        self.left: str | None = None
+        self.departing = False  # the continue to [ivr-transfer] is on its way
+        self._state: CallState | None = None  # the engine's state for this step
         self._playbacks_started = 0
-        self._saved_key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self._saved_key: tuple[str, tuple[tuple[str, str], ...], str] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._variables: Mapping[str, str] = ctx.variables  # for prompts of this step
 
@@ -151,12 +163,16 @@ class CallSession:
                 # The dialplan held this caller: the next wait gets its own 20 s.
                 with contextlib.suppress(AriError):
                     await self.services.client.set_shared(self.channel.name, resume.HOLD_VAR, "")
+            if saved is None and not self.adopted and not await self._admitted():
+                await self._refuse_busy()
+                outcome = "trunk_busy"
+                return
             state, commands = await self._begin(saved)
             self._variables = state.context.variables
             self.services.recorder.submit(self._row)
             self._arm_watchdog()
             outcome = await self._execute_all(state, commands) or outcome
-            while not state.finished:
+            while not state.finished and self.left is None:
                 raw = await self.queue.get()
                 self._arm_watchdog()
                 if self.handed_over:
@@ -171,6 +187,8 @@ class CallSession:
                 self._variables = state.context.variables
                 state, commands = self.service.engine.handle(state, event)
                 outcome = await self._execute_all(state, commands) or outcome
+                if self.left is not None:
+                    break
                 if isinstance(event, fe.CallerHungUp):
                     outcome = "caller_hangup" if outcome == "error" else outcome
                     break
@@ -199,9 +217,46 @@ class CallSession:
                     self._row, flow_version=service.version, flow_digest=service.digest
                 )
                 digits = tuple(saved.digits)
-                return service.engine.resume(self._context(), saved.node, saved.values, digits)
+                result = self._transfer_result(saved, service)
+                return service.engine.resume(
+                    self._context(), saved.node, saved.values, digits, result=result
+                )
             self._log.warning("resume_node_missing", node=saved.node)
         return self.service.engine.start(self._context())
+
+    def _transfer_result(self, saved: resume.Saved, service: ServiceFlow) -> str | None:
+        """The outcome of a transfer the call comes back from (the dialplan marks it on
+        the channel before it re-enters Stasis), or None: not back from a transfer, or
+        not dialled yet (a controller stopped between its save and its continue: the
+        node is simply resumed, and transfers again)."""
+        if saved.leg != resume.LEG_TRANSFER:
+            return None
+        result = outcomes.returned_with(self.channel.variables)
+        node = service.flow.nodes[saved.node]
+        if result is None or node.kind != "transfer":
+            return None
+        self._log.info("transfer_returned", node=saved.node, outcome=result)
+        return result
+
+    async def _admitted(self) -> bool:
+        """A new call is served unless the trunk's channel limit is reached."""
+        transfers = self.services.transfers
+        return transfers is None or await transfers.admit()
+
+    async def _refuse_busy(self) -> None:
+        """The trunk is full: the dialplan tells the caller briefly and ends the call
+        (``SHARED(IVR_BUSY)``, extensions.conf), rather than serve it badly."""
+        self._log.warning("trunk_full_caller_refused")
+        client = self.services.client
+        try:
+            await client.set_shared(self.channel.name, outcomes.BUSY_VAR, "1")
+            await client.continue_in_dialplan(self.channel.id)
+            self.left = "busy"
+        except Gone:
+            self._live.hung_up = True
+        except AriError as e:  # cannot pass it on: serve it after all
+            self._log.warning("busy_refusal_failed", error=str(e))
+            self.left = None
 
     def _context(self) -> CallContext:
         """The call's facts with the calendar as it is now: the flow never reads the
@@ -287,8 +342,9 @@ class CallSession:
 
     async def _execute_all(self, state: CallState, commands: list[cmd.Command]) -> str | None:
         outcome: str | None = None
+        self._state = state
         for command in commands:
-            if self.handed_over:
+            if self.handed_over or self.left is not None:
                 break  # passed to the dialplan meanwhile: nothing more for this channel
             try:
                 outcome = await self._execute(command) or outcome
@@ -300,17 +356,21 @@ class CallSession:
                     self.deliver(ari.StasisEnd(self.channel))
                 break
         # A resumed call's engine state starts with the keys pressed before the takeover.
-        self._row = replace(self._row, digits="".join(state.digits), last_node=state.node)
+        if self.left is None:
+            self._row = replace(self._row, digits="".join(state.digits), last_node=state.node)
         if not state.finished:
             await self._save(state)
         return outcome
 
-    async def _save(self, state: CallState) -> None:
+    async def _save(self, state: CallState, leg: str = resume.LEG_MENU) -> bool:
         """Keep the call's place on the channel whenever its node or values change,
-        after the step's prompt is already playing (no delay for the caller)."""
-        key = (state.node, tuple(sorted(state.values.items())))
-        if key == self._saved_key or self._live.hung_up or self.handed_over:
-            return
+        after the step's prompt is already playing (no delay for the caller).
+        False when it could not be saved."""
+        key = (state.node, tuple(sorted(state.values.items())), leg)
+        if key == self._saved_key:
+            return True
+        if self._live.hung_up or self.handed_over or self.left is not None:
+            return False
         saved = resume.Saved(
             node=state.node,
             epoch=self.epoch,
@@ -321,14 +381,17 @@ class CallSession:
             values=dict(state.values),
             digits=self._row.digits,
             path=self._row.path,
+            leg=leg,
         )
         try:
             await self.services.client.set_shared(self.channel.name, resume.VAR, saved.encode())
             self._saved_key = key
+            return True
         except Gone:
             pass  # the caller left; the hang-up event follows
         except AriError as e:
             self._log.warning("state_save_failed", error=str(e))
+        return False
 
     async def _execute(self, command: cmd.Command) -> str | None:
         client, live = self.services.client, self._live
@@ -381,11 +444,13 @@ class CallSession:
                 handle = live.timers.pop(token, None)
                 if handle is not None:
                     handle.cancel()
-            case cmd.SendSms(token=token) | cmd.Transfer(token=token):
-                # SMS and transfers arrive with their own issues; until then the flow's
-                # fallback path runs, so the caller is never left waiting.
+            case cmd.SendSms(token=token):
+                # SMS arrives with its own issue; until then the flow's failure path
+                # runs, so the caller is never left waiting.
                 self._log.warning("action_unavailable", action=type(command).__name__)
                 self.deliver(fe.ActionResult(token, "unavailable"))
+            case cmd.Transfer(token=token, target=target):
+                await self._transfer(token, target)
             case cmd.Hangup(outcome=outcome):
                 if not live.hung_up:
                     live.hangup_tried = True
@@ -394,6 +459,51 @@ class CallSession:
             case cmd.Record(kind=kind, node=node, detail=detail):
                 self._record(kind, node, detail)
         return None
+
+    async def _transfer(self, token: str, target: str) -> None:
+        """Hand the caller to the dialplan's ``Dial()`` (docs/architecture.md): claim a
+        slot, put the dial values on the channel, save the call's place as ``leg:
+        transfer``, pass the record to the transfer's watch, and continue to
+        ``[ivr-transfer]``. A transfer that cannot start routes the flow at once."""
+        transfers, state = self.services.transfers, self._state
+        if transfers is None or state is None:
+            self._log.warning("action_unavailable", action="Transfer")
+            self.deliver(fe.ActionResult(token, outcomes.FAILED))
+            return
+        ticket = await transfers.begin(self.channel, state.node, target, self.id, self._row.dialled)
+        if not isinstance(ticket, Ticket):
+            self.deliver(fe.ActionResult(token, ticket.outcome))
+            return
+        try:
+            await transfers.arm(ticket)
+            if not await self._save(state, leg=resume.LEG_TRANSFER):
+                raise AriError(0, "the call's place could not be saved")
+            if self.handed_over:
+                raise AriError(0, "the controller is stopping")
+            self._row = replace(
+                self._row,
+                digits="".join(state.digits),
+                last_node=state.node,
+                rev=self._row.rev + 1,
+            )
+            self.services.recorder.submit(self._row)
+            self.departing = True  # a stopping controller leaves this call alone now
+            transfers.watch(ticket, CallHandle(self._row, self._seq))
+            await self.services.client.continue_in_dialplan(
+                self.channel.id, dialvars.CONTEXT, dialvars.EXTENSION, 1
+            )
+        except Gone:
+            self.departing = False
+            await transfers.cancel(ticket, outcomes.ABANDONED)
+            raise
+        except AriError as e:
+            self.departing = False
+            self._log.error("transfer_not_started", target=target, error=str(e))
+            await transfers.cancel(ticket, outcomes.FAILED)
+            self._saved_key = None  # the next step saves the place as a menu call again
+            self.deliver(fe.ActionResult(token, outcomes.FAILED))
+            return
+        self.left = "transfer"
 
     def _record(self, kind: str, node: str, detail: dict[str, Any]) -> None:
         self._seq += 1
@@ -447,12 +557,17 @@ class CallSession:
             handle.cancel()
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self.left == "transfer":
+            # Not the end of the call: the dialplan dials; the transfer's watch follows
+            # the channel and closes the record (or a new session resumes the flow).
+            self._log.info("call_left_for_transfer", node=state.node if state else None)
+            return
         if self.handed_over or outcome == "controller_stopped":
             # Not the end of the call: the next controller continues it and its record.
             self.services.recorder.submit(self._row)
             self._log.info("call_handed_over", node=state.node if state else None)
             return
-        if not self._live.hung_up:
+        if not self._live.hung_up and self.left is None:
             # Never leave the caller in Stasis: the flow's own hang-up may have failed.
             await self._hang_up(attempts=1 if self._live.hangup_tried else 2)
         self._row = replace(

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from .commands import Answer, Command
 from .errors import InvalidContextError, InvalidEventError, InvalidStateError
 from .events import ActionResult, CallerHungUp, DigitPressed, Event, PlaybackFinished, TimerFired
-from .model import CALENDAR_STATES, CALLER_TYPES, Flow
+from .model import CALENDAR_STATES, CALLER_TYPES, Flow, TransferNode
 from .state import CallContext, CallState, Phase
 from .turn import SMS_OK, TRANSFER_ANSWERED, Turn
 
@@ -59,14 +59,25 @@ class Engine:
         node: str,
         values: Mapping[str, str],
         digits: tuple[str, ...] = (),
+        result: str | None = None,
     ) -> tuple[CallState, list[Command]]:
         """Continue a call taken over from another controller at ``node`` (already
-        answered): its prompt plays again from the start; nothing before it repeats."""
+        answered): its prompt plays again from the start; nothing before it repeats.
+
+        With ``result``, the call comes back from a transfer that did not connect
+        (``node`` is that transfer node): the outcome is routed as an ``ActionResult``
+        would be, and nothing of the node is played again."""
         self._check(ctx)
-        if node not in self.flow.nodes:
+        found = self.flow.nodes.get(node)
+        if found is None:
             raise InvalidStateError(f"node {node!r} is not in flow {self.flow.name!r}")
         state = CallState(node=node, context=ctx, values=dict(values), digits=digits)
         turn = Turn(self.flow, state)
+        if result is not None:
+            if not isinstance(found, TransferNode):
+                raise InvalidStateError(f"{found.kind} node {node!r} awaits no transfer result")
+            turn.action_result(found, result)
+            return turn.state, turn.cmds
         turn.record("resume")
         turn.enter(node, after_input=False, record=False)
         return turn.state, turn.cmds

@@ -45,6 +45,12 @@ SMS_FAILURES = (
 each one to its own node (``no_number``: no source had a number, decided by the engine;
 the others come from the SMS capability, ``ivr.sms.service``)."""
 
+TRANSFER_FAILURES = ("busy", "no_answer", "failed", "capacity", "trunk_capacity")
+"""Outcomes of a transfer that did not connect; a ``transfer`` node's ``on`` may route
+each one to its own node (``ivr.transfer.outcomes`` maps Asterisk's DIALSTATUS onto
+them). ``trunk_capacity`` falls back to the ``capacity`` route when only that one is
+given; anything not routed goes to ``fallback``."""
+
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 """Ids and names: ASCII identifiers."""
 
@@ -242,22 +248,34 @@ class SmsNode:
 
 @dataclass(frozen=True, slots=True)
 class TransferNode:
-    """Transfer to a named target; ``fallback`` when nobody answers."""
+    """Transfer to a named target; ``fallback`` when it does not connect, unless ``on``
+    routes that outcome elsewhere."""
 
     kind: ClassVar[str] = "transfer"
     id: str
     target: str
     fallback: str
     prompts: tuple[str, ...] = ()
+    on: Mapping[str, str] = field(default_factory=dict)
+    """Outcome (one of ``TRANSFER_FAILURES``) → node; others go to ``fallback``."""
     line: int = 0
+
+    def failure_target(self, outcome: str) -> str:
+        """The node for an outcome other than ``answered``."""
+        if outcome in self.on:
+            return self.on[outcome]
+        if outcome == "trunk_capacity" and "capacity" in self.on:
+            return self.on["capacity"]
+        return self.fallback
 
     def edges(self) -> tuple[tuple[str, str], ...]:
         """(label, target) pairs of every way out of this node."""
-        return (("fallback", self.fallback),)
+        routes = tuple((f"on.{k}", v) for k, v in self.on.items())
+        return (("fallback", self.fallback), *routes)
 
     def silent_edges(self) -> tuple[str, ...]:
         """Where a caller who presses nothing ends up."""
-        return (self.fallback,)
+        return (self.fallback, *self.on.values())
 
 
 @dataclass(frozen=True, slots=True)

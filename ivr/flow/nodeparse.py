@@ -14,6 +14,7 @@ from .model import (
     NODE_KINDS,
     NUMBER_KEYS,
     SMS_FAILURES,
+    TRANSFER_FAILURES,
     BranchNode,
     CollectNode,
     ConfirmSpec,
@@ -323,8 +324,36 @@ def _transfer(node_id: str, f: Fields, known: Known) -> TransferNode:
         target=f.name("target", required=True),
         fallback=_target(f, "fallback", known),
         prompts=f.prompt_list("prompt", known.prompts) or (),
+        on=_transfer_routes(f, known),
         line=f.line,
     )
+
+
+def _transfer_routes(f: Fields, known: Known) -> dict[str, str]:
+    """``on:`` — an outcome that did not connect → node; others go to ``fallback``."""
+    routes: dict[str, str] = {}
+    omap = f.mapping("on")
+    if omap is None:
+        return routes
+    for dup in omap.duplicates:
+        f.report(
+            "duplicate_key",
+            f"outcome '{dup.key}' is given twice in on (first on line {dup.first_line})",
+            dup.line,
+        )
+    for outcome, entry in omap.entries.items():
+        if outcome not in TRANSFER_FAILURES:
+            f.report(
+                "bad_value",
+                f"'{outcome}' is not a transfer outcome (one of: {', '.join(TRANSFER_FAILURES)}; "
+                "an answered transfer ends the flow)",
+                entry.key_line,
+            )
+            continue
+        target = f.ref_value(f"on.{outcome}", entry.value, known.nodes, "node")
+        if target is not None:
+            routes[outcome] = target
+    return routes
 
 
 def _goto(node_id: str, f: Fields, known: Known) -> GotoNode:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-_KANA = {
+DIGIT_KANA = {
+    # Each digit as read one by one in a phone number (also the whisper's digit clips).
     "0": "ゼロ",
     "1": "イチ",
     "2": "ニー",
@@ -23,14 +24,14 @@ def digits_kana(digits: str) -> str:
     number read digit by digit in groups, as in 「ゼロキューゼロの、イチニーサンヨンの、
     ゴーロクナナハチ」. Characters other than 0-9 are left out.
     """
-    only = "".join(d for d in digits if d in _KANA)
+    only = "".join(d for d in digits if d in DIGIT_KANA)
     groups: list[str] = []
     while len(only) > 4:
         groups.insert(0, only[-4:])
         only = only[:-4]
     if only:
         groups.insert(0, only)
-    return "の、".join("".join(_KANA[d] for d in group) for group in groups)
+    return "の、".join("".join(DIGIT_KANA[d] for d in group) for group in groups)
 
 
 def digit_variables(digits: str) -> dict[str, str]:

@@ -283,7 +283,7 @@ class Turn:
                 if outcome == TRANSFER_ANSWERED:
                     self.finish()
                 else:
-                    self.enter(node.fallback, after_input=False)
+                    self.enter(node.failure_target(outcome), after_input=False)
             case _:
                 raise InvalidStateError(f"{node.kind} node {node.id!r} awaits no action")
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.flow.readback import DIGIT_KANA
 from ivr.prompts import audio, tts
 from ivr.prompts.worker import SpeechWorker
 
@@ -32,6 +33,16 @@ SYSTEM_PROMPTS = {
         "申し訳ございません。システムの不具合により、ご案内を続けることができません。"
         "恐れ入りますが、しばらくたってから、おかけ直しください。"
     ),
+    # The trunk's channel limit is reached: a new caller hears this, then the call ends.
+    "busy": (
+        "お電話ありがとうございます。ただいま電話が大変混み合っております。"
+        "恐れ入りますが、しばらくたってから、おかけ直しください。"
+    ),
+    # Whispered to the city's staff member who answers a transfer, before the bridge;
+    # optionally followed by the caller's last four digits, read from the clips below.
+    "transfer_whisper": "マイナ保険証案内からの転送です。",
+    "transfer_last4": "お客様の電話番号の下4桁は、",
+    **{f"digit_{d}": kana for d, kana in DIGIT_KANA.items()},
 }
 
 

@@ -8,14 +8,18 @@ in progress finish on the version they started with.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from ivr.flow.errors import FlowValidationError
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
 from ivr.store import audit
+from ivr.transfer import store as transfer_store
+from ivr.transfer.model import unknown_targets
 
 CHANNEL = "flow_published"
 
@@ -55,10 +59,18 @@ async def save_draft(conn: asyncpg.Connection, source: str, author: str, comment
     return version
 
 
-async def publish(conn: asyncpg.Connection, version: int, actor: str) -> Flow:
+async def publish(
+    conn: asyncpg.Connection,
+    version: int,
+    actor: str,
+    *,
+    transfer_targets: Collection[str] | None = None,
+) -> Flow:
     """Put ``version`` (a draft, or an earlier version: a rollback) into service.
 
-    Raises ``FlowError`` if it does not validate; nothing changes then.
+    Raises ``FlowError`` if it does not validate, or names a transfer target that is
+    not one: the published set's, else ``transfer_targets`` (the configuration's;
+    None: not checked unless a set is published). Nothing changes then.
     """
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -67,6 +79,10 @@ async def publish(conn: asyncpg.Connection, version: int, actor: str) -> Flow:
         if row is None:
             raise FlowVersionError(f"flow version {version} does not exist")
         flow = load_flow(row["source"], f"version {version}")  # raises FlowError
+        known = await transfer_store.known_names(conn, transfer_targets)
+        issues = [] if known is None else unknown_targets(flow, known)
+        if issues:
+            raise FlowValidationError(issues, f"version {version}")
         before = await conn.fetchrow(
             "SELECT id, name FROM flow_versions WHERE status = 'published'"
         )

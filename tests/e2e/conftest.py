@@ -69,7 +69,11 @@ async def stack(
         database_dsn,
         asterisk,
         work,
-        extra_config={"ari": {"url": f"http://127.0.0.1:{ari_proxy.port}"}},
+        extra_config={
+            "ari": {"url": f"http://127.0.0.1:{ari_proxy.port}"},
+            # The shipped flow transfers to kokuho: publishing it needs the target known.
+            "transfer": {"targets": [{"name": "kokuho", "number": "0312345678"}]},
+        },
     )
     s.start_controller()
     try:

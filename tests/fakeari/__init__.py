@@ -15,6 +15,9 @@
         fake.drop(lambda e: e["type"] == "PlaybackFinished")     # lost in Asterisk
         await fake.drop_ws(); await fake.cut(); fake.restore()   # socket trouble
         fake.durations["sound:/snd/uploads/menu"] = None         # plays until stopped
+        fake.city = CityPhone("BUSY")              # [ivr-transfer]'s Dial(): dialplan.py
+        fake.dials / fake.end_transfer(c1) / fake.add_transferred(saved, attempt)
+        fake.subscriptions                         # POST /applications/{app}/subscription
         fake.requests / fake.find(method, pattern, channel, since) / fake.requests_for(c1)
         fake.events / fake.lost / fake.dropped / fake.ws_attempts / fake.played
         await fake.wait_for(lambda: ...) / await fake.wait_request("DELETE", "/channels/*")
@@ -24,10 +27,15 @@ writes ``variables["SHARED(NAME)"]`` at once; ``POST /channels/{id}/variable`` w
 ``variables["NAME"]`` once no playback runs. Channel JSON lists ``channelvars``
 (``SHARED(IVR_STATE)``, ``SHARED(IVR_HOLD_UNTIL)`` as in ari.conf; "" while unset).
 
+Events of a channel outside Stasis reach the WebSocket only if the application
+subscribed to it (else they go to ``fake.unseen``), as in Asterisk.
+``GET /endpoints/{tech}/{resource}`` lists the channels whose names start with it.
+
 ``tests.fakeari.shell.running_shell`` runs the real AriClient, AriConnection,
 Dispatcher and CallSession against it.
 """
 
+from tests.fakeari.dialplan import CityPhone
 from tests.fakeari.server import FakeAri, Request, Rule, WsAttempt
 
-__all__ = ["FakeAri", "Request", "Rule", "WsAttempt"]
+__all__ = ["CityPhone", "FakeAri", "Request", "Rule", "WsAttempt"]

@@ -17,10 +17,23 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+ARI_CONF = Path(__file__).resolve().parents[2] / "asterisk-conf" / "ari.conf"
+
+
+def ari_conf_channelvars() -> tuple[str, ...]:
+    """The channel variables ``asterisk-conf/ari.conf`` lists with every channel."""
+    for line in ARI_CONF.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "channelvars":
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+    return ()
+
+
 ASTERISK_ID = "52:54:00:12:34:56"  # Asterisk's entity id: a MAC address
 
 # Hang-up causes as Asterisk reports them (cause, cause_txt).
@@ -197,6 +210,16 @@ def state_change(app: str, channel: FakeChannel) -> dict[str, Any]:
 
 def varset(app: str, channel: FakeChannel, name: str, value: str) -> dict[str, Any]:
     return event("ChannelVarset", app, variable=name, value=value, channel=channel.json())
+
+
+def dial(
+    app: str, caller: FakeChannel | None, peer: FakeChannel, status: str, dialstring: str = ""
+) -> dict[str, Any]:
+    """A ``Dial`` event: the caller's dial of ``peer`` changed state."""
+    body: dict[str, Any] = {"peer": peer.json(), "dialstatus": status, "dialstring": dialstring}
+    if caller is not None:
+        body["caller"] = caller.json()
+    return event("Dial", app, **body)
 
 
 def playback_event(app: str, playback: FakePlayback) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from tests.fakeari import model
+from tests.fakeari.dialplan import CityPhone, FakeDial, FakeDialplan, transferred_channel
 from tests.fakeari.model import FakeChannel, FakePlayback
 
 Event = dict[str, Any]
@@ -126,6 +127,10 @@ class FakeAri:
         self._owners: dict[str, str] = {}  # playback id -> channel id, for every id seen
         self._pending: set[asyncio.Future[None]] = set()  # continues waiting their turn
         self.continued: list[str] = []  # channels a continue took out of Stasis, in order
+        # Channels the application subscribed to: their events come even outside Stasis.
+        self.subscriptions: set[str] = set()
+        self.unseen: list[Event] = []  # events of channels nobody subscribed to (not sent)
+        self.dialplan = FakeDialplan(self)  # [ivr-transfer]: dials a fake city phone
         self.port = 0
 
     # -- lifecycle ------------------------------------------------------
@@ -172,6 +177,20 @@ class FakeAri:
         """WebSockets currently connected."""
         return len(self._sockets)
 
+    @property
+    def city(self) -> CityPhone:
+        """How the fake city phone takes the next transfers."""
+        return self.dialplan.city
+
+    @city.setter
+    def city(self, phone: CityPhone) -> None:
+        self.dialplan.city = phone
+
+    @property
+    def dials(self) -> list[FakeDial]:
+        """Every dial ``[ivr-transfer]`` made, in order."""
+        return self.dialplan.dials
+
     # -- scripting calls ------------------------------------------------
 
     def add_channel(self, caller: str = "09012345678", exten: str = "0501234567", **kw: Any) -> str:
@@ -197,7 +216,9 @@ class FakeAri:
     def caller_hangup(
         self, channel_id: str, cause: tuple[int, str] = model.NORMAL_CLEARING
     ) -> None:
-        """The caller hangs up: hang-up request, running playback done, StasisEnd, destroyed."""
+        """The caller hangs up: hang-up request, running playback done, StasisEnd, destroyed.
+        A caller being transferred: the dial is cancelled (ringing) or the bridge ends."""
+        self.dialplan.cancel(channel_id)
         channel = self.channels[channel_id]
         self.push(model.hangup_request(self.app, channel, cause[0]))
         self._destroy(channel, cause)
@@ -216,6 +237,26 @@ class FakeAri:
         channel.priority = 3
         self.push(model.stasis_start(self.app, channel))
 
+    def end_transfer(self, channel_id: str) -> None:
+        """The city's staff member hangs up a bridged transfer: both legs end."""
+        self.dialplan.end(channel_id)
+
+    def add_transferred(
+        self, saved: str, attempt: str, answered: str = "", caller: str = "09012345678"
+    ) -> str:
+        """A caller already in Dial() (ringing; talking when ``answered`` is set), as a
+        controller that starts finds it. Returns its id."""
+        channel = transferred_channel(
+            self.app, saved, attempt, answered, caller=caller, channelvars=self.channelvars
+        )
+        self.channels[channel.id] = channel
+        self.dialplan.adopt(channel)
+        self._touch()
+        return channel.id
+
+    def destroy(self, channel: FakeChannel, cause: tuple[int, str] = model.NORMAL_CLEARING) -> None:
+        self._destroy(channel, cause)
+
     def play_orphan(self, channel_id: str, playback_id: str, media: str) -> None:
         """A playback a previous controller started and left running (plays until stopped)."""
         pb = FakePlayback.new(channel_id, playback_id, [media])
@@ -227,6 +268,9 @@ class FakeAri:
         none connected it is lost, as Asterisk does not keep events for later."""
         if "asterisk_id" not in event:
             event = model.event(event["type"], self.app, **event)
+        if not self._visible(event):
+            self.unseen.append(event)
+            return
         for i, (pred, left) in enumerate(self._drops):
             if left[0] != 0 and pred(event):
                 left[0] -= 1
@@ -241,6 +285,22 @@ class FakeAri:
         for s in self._sockets:
             s.outbox.put_nowait(event)
         self._touch()
+
+    def _visible(self, event: Event) -> bool:
+        """Whether Asterisk would send the event to the application: a channel's events
+        while it is in our Stasis app (its snapshot says so) or subscribed to."""
+        if event["type"] == "Dial":
+            channel = event.get("caller") or event["peer"]
+        else:
+            channel = event.get("channel")
+        if not isinstance(channel, dict):
+            return True
+        dialplan = channel.get("dialplan") or {}
+        in_app = (
+            dialplan.get("app_name") == "Stasis"
+            and str(dialplan.get("app_data", "")).split(",", 1)[0] == self.app
+        )
+        return in_app or event["type"] == "StasisEnd" or channel.get("id") in self.subscriptions
 
     # -- scripting trouble ----------------------------------------------
 
@@ -399,7 +459,9 @@ class FakeAri:
             request.path,
             tuple(request.query.items()),
             time.monotonic(),
-            self._channel_of(route, request.query.get("variable", "")),
+            self._channel_of(
+                route, request.query.get("variable", ""), request.query.get("eventSource", "")
+            ),
         )
         self.requests.append(rec)
         self._touch()
@@ -425,8 +487,10 @@ class FakeAri:
         response: web.StreamResponse = await handler(self, request, parts)
         return response
 
-    def _channel_of(self, route: str, variable: str = "") -> str | None:
+    def _channel_of(self, route: str, variable: str = "", source: str = "") -> str | None:
         parts = route.strip("/").split("/")
+        if source.startswith("channel:"):  # an application subscription
+            return source.removeprefix("channel:")
         shared = _SHARED.fullmatch(variable) if parts == ["asterisk", "variable"] else None
         if shared is not None:  # SHARED(name,<channel name>): that channel's
             target = shared.group(2)
@@ -553,12 +617,13 @@ class FakeAri:
             return channel
         # Queued on the channel's command queue and answered at once: the channel
         # leaves Stasis only when the playbacks ahead of it have ended.
-        task = asyncio.ensure_future(self._leave_stasis(channel))
+        context = request.query.get("context")
+        task = asyncio.ensure_future(self._leave_stasis(channel, context))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return web.Response(status=204)
 
-    async def _leave_stasis(self, channel: FakeChannel) -> None:
+    async def _leave_stasis(self, channel: FakeChannel, context: str | None = None) -> None:
         if not await self._until_idle(channel) or not channel.in_app(self.app):
             return
         self.continued.append(channel.id)
@@ -566,6 +631,35 @@ class FakeAri:
         channel.priority += 1
         channel.app_name, channel.app_data = "GotoIf", ""  # back in the dialplan
         self._touch()
+        if context == "ivr-transfer":
+            self.dialplan.run(channel)
+        elif context is None and channel.variables.get("SHARED(IVR_BUSY)") == "1":
+            # [inbound]'s busy branch: a short message, then the call ends.
+            channel.app_name, channel.app_data = "Playback", "system/busy"
+            asyncio.get_running_loop().call_later(
+                0.05, lambda: self.channels.get(channel.id) and self._destroy(channel, (16, ""))
+            )
+
+    async def _subscribe(self, request: web.Request, parts: list[str]) -> web.Response:
+        if parts[1] != self.app:
+            return _error(404, "Application not found")
+        kind, _, ident = request.query.get("eventSource", "").partition(":")
+        if kind != "channel":
+            return _error(400, "Invalid event source")
+        if ident not in self.channels:
+            return _error(422, "Event source does not exist")
+        if request.method == "DELETE":
+            self.subscriptions.discard(ident)
+        else:
+            self.subscriptions.add(ident)
+        return web.json_response({"name": self.app, "channel_ids": sorted(self.subscriptions)})
+
+    async def _endpoint(self, request: web.Request, parts: list[str]) -> web.Response:
+        prefix = f"{parts[1]}/{parts[2]}-"
+        ids = [c.id for c in self.channels.values() if c.name.startswith(prefix)]
+        return web.json_response(
+            {"technology": parts[1], "resource": parts[2], "state": "online", "channel_ids": ids}
+        )
 
     async def _until_idle(self, channel: FakeChannel) -> bool:
         """Wait until the channel plays nothing (its command queue reaches us); False
@@ -658,6 +752,7 @@ class FakeAri:
         if channel.in_app(self.app):
             self.push(model.stasis_end(self.app, channel))
         self.push(model.channel_destroyed(self.app, channel, cause))
+        self.subscriptions.discard(channel.id)  # Asterisk forgets a destroyed source
         self._touch()
 
     def _touch(self) -> None:
@@ -680,6 +775,9 @@ _ROUTES: dict[tuple[str, tuple[str, ...]], Handler] = {
     ("POST", ("channels", "*", "continue")): FakeAri._continue,
     ("GET", ("playbacks", "*")): FakeAri._get_playback,
     ("DELETE", ("playbacks", "*")): FakeAri._stop_playback,
+    ("POST", ("applications", "*", "subscription")): FakeAri._subscribe,
+    ("DELETE", ("applications", "*", "subscription")): FakeAri._subscribe,
+    ("GET", ("endpoints", "*", "*")): FakeAri._endpoint,
 }
 
 
@@ -690,6 +788,8 @@ def _shape(parts: list[str]) -> tuple[str, ...]:
     """/channels/<id>/play/<id> -> (channels, *, play, *): ids sit at odd positions."""
     if parts[:1] == ["asterisk"]:
         return tuple(parts)
+    if parts[:1] == ["endpoints"]:  # /endpoints/<tech>/<resource>
+        return ("endpoints", *("*" for _ in parts[1:]))
     return tuple(p if i % 2 == 0 else "*" for i, p in enumerate(parts))
 
 

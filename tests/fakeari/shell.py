@@ -10,6 +10,11 @@ files are present too. Call records go to a real ``CallRecorder`` whose writer
 never runs (no database): the session only ever calls ``submit()``, which queues
 (``Shell.recorder.kept`` keeps a copy of each, in order).
 
+With ``transfer=TransferSettings(...)`` and ``targets=``, transfers are wired as in
+the controller (``ivr.transfer.service``): capacity slots in PostgreSQL at ``dsn`` (with
+no database they are counted locally, as during an outage), attempt rows kept in
+``Shell.attempts.kept``, and a fake whose channels carry every variable ari.conf lists.
+
 ``make`` below mirrors ``Controller._make_session``; when ``CallSession``'s or
 ``CallServices``' constructor changes, this is the one place to follow it.
 """
@@ -38,16 +43,24 @@ from ivr.call.dispatcher import Dispatcher
 from ivr.call.inservice import FlowInService, ServiceFlow
 from ivr.call.prompts import PromptResolver
 from ivr.call.session import CallServices, CallSession
+from ivr.config import TransferSettings
 from ivr.flow.engine import CallContext
 from ivr.flow.loader import load_flow
 from ivr.flow.model import Flow
 from ivr.log import TOKYO
 from ivr.prompts.library import SYSTEM_PROMPTS, PromptLibrary
 from ivr.store.calls import CallRecorder, CallRow, EventRow, Record
+from ivr.transfer.model import TargetSet
+from ivr.transfer.records import AttemptRow, AttemptWriter
+from ivr.transfer.service import TransferService
+from ivr.transfer.slots import Slots
+from ivr.transfer.watch import dialled_of
+from tests.fakeari import model
 from tests.fakeari.server import FakeAri, Request
 
 ASTERISK_SOUNDS = "/snd"  # the sounds folder as the (fake) Asterisk sees it
 NO_DATABASE = "postgresql://ivr@127.0.0.1:1/none"
+NO_TARGETS = TargetSet()
 
 ResolverFactory = Callable[[PromptLibrary, Flow], PromptResolver]
 CalendarAt = Callable[[datetime], Facts]
@@ -82,6 +95,25 @@ class KeptRecorder(CallRecorder):
         super().submit(rec)
 
 
+class KeptAttempts(AttemptWriter):
+    """An AttemptWriter that also keeps the rows submitted, for the test to read."""
+
+    def __init__(self, dsn: str, spool_dir: Path) -> None:
+        super().__init__(dsn, spool_dir)
+        self.kept: list[AttemptRow] = []
+
+    def submit(self, row: AttemptRow) -> None:
+        self.kept.append(row)
+        super().submit(row)
+
+    def final(self) -> list[AttemptRow]:
+        """The last row of each attempt, in the order attempts started."""
+        last: dict[object, AttemptRow] = {}
+        for row in self.kept:
+            last[row.id] = row
+        return list(last.values())
+
+
 @dataclass
 class Shell:
     fake: FakeAri
@@ -91,6 +123,8 @@ class Shell:
     recorder: KeptRecorder
     http: aiohttp.ClientSession
     service: ServiceFlow  # the flow in service (what a new call starts on)
+    transfers: TransferService | None = None
+    attempts: KeptAttempts | None = None
 
     def rows(self, channel_id: str) -> list[CallRow]:
         """Every snapshot of the call's record submitted, in order."""
@@ -208,6 +242,9 @@ async def running_shell(
     stable_after: float = 5.0,
     wait_connected: bool = True,
     watchdog_seconds: float = 60.0,
+    transfer: TransferSettings | None = None,
+    targets: TargetSet | Callable[[], TargetSet] = NO_TARGETS,
+    dsn: str = NO_DATABASE,
 ) -> AsyncIterator[Shell]:
     """Start the shell against ``fake`` (a fresh FakeAri if None) and stop it after.
 
@@ -224,13 +261,22 @@ async def running_shell(
         service = replace(service, prompts=resolver(library, service.flow))
     recorder = KeptRecorder(NO_DATABASE, tmp_path / "spool")
     own_fake = fake is None
-    fake = fake or await FakeAri().start()
+    channelvars = model.ari_conf_channelvars() if transfer is not None else None
+    fake = fake or await (FakeAri(channelvars=channelvars) if channelvars else FakeAri()).start()
     http = aiohttp.ClientSession()
     client = AriClient(http, fake.url, "ivr", password, request_timeout)
-    services = CallServices(client, recorder, flows, calendar, watchdog_seconds)
+    transfers: TransferService | None = None
+    attempts: KeptAttempts | None = None
+    slots: Slots | None = None
+    if transfer is not None:
+        slots = Slots(dsn, transfer.slot_seconds, transfer.db_timeout)
+        attempts = KeptAttempts(dsn, tmp_path / "spool")
+        current = targets if callable(targets) else (lambda: targets)
+        transfers = TransferService(client, fake.app, current, slots, attempts, recorder, transfer)
+    services = CallServices(client, recorder, flows, calendar, watchdog_seconds, transfers)
 
     def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
-        dialled = args[1] if len(args) > 1 and args[1] else channel.exten
+        dialled = dialled_of(channel, args)
         ctx = CallContext(
             caller=channel.caller_number,
             dialled=dialled,
@@ -239,17 +285,23 @@ async def running_shell(
         )
         return CallSession(channel, dialled, service, ctx, services, adopted)
 
-    dispatcher = Dispatcher(client, fake.app, make)
+    dispatcher = Dispatcher(client, fake.app, make, transfers)
     connection = AriConnection(client, http, fake.app, dispatcher, *backoff, stable_after)
     began = time.monotonic()
     task = asyncio.create_task(connection.run(), name="test-ari")
-    shell = Shell(fake, client, dispatcher, connection, recorder, http, service)
+    shell = Shell(
+        fake, client, dispatcher, connection, recorder, http, service, transfers, attempts
+    )
     try:
         if wait_connected:
             await shell.wait_reconciled(since=began)
         yield shell
     finally:
         await _stop(shell, task)
+        if transfers is not None:
+            await transfers.close()
+        if slots is not None:
+            await slots.close()
         await http.close()
         if own_fake:
             await fake.close()

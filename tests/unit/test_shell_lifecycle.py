@@ -196,13 +196,13 @@ async def test_reconcile_adopts_a_saved_call_and_resumes_it(tmp_path: Path) -> N
 
 
 async def test_reconcile_leaves_a_transferred_call_alone(tmp_path: Path) -> None:
-    """A channel whose saved leg is ``transfer`` (bridged to a city phone) is never
-    adopted: no session, and ARI is asked nothing about it."""
+    """A channel whose saved leg is ``transfer`` (in Dial(), bridged to a city phone) is
+    never adopted: no session, and ARI is asked nothing about it."""
     async with running_shell(FLOW, tmp_path) as sh:
         fake = sh.fake
         await fake.cut()
         saved = sh.saved_state("menu", leg=resume.LEG_TRANSFER)
-        c1 = fake.add_channel(state="Up", variables={STATE: saved})
+        c1 = fake.add_transferred(saved, attempt="", answered="1746061200.5")
         back = time.monotonic()
         with structlog.testing.capture_logs() as logs:
             fake.restore()
