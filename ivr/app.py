@@ -33,6 +33,7 @@ from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
 from ivr.prompts.worker import SpeechWorker
 from ivr.published.service import InService, Watcher
+from ivr.sms.plugin import SmsCapability
 from ivr.store.calls import CallRecorder
 from ivr.transfer.plugin import TransferCapability
 from ivr.transfer.service import TransferService
@@ -85,6 +86,9 @@ class Controller:
             settings.database.dsn, Path(settings.database.spool_dir), settings.database.write_queue
         )
         self.transfers = TransferCapability(settings, self.recorder)
+        self.sms = SmsCapability(
+            settings, lambda: facts_at(self.calendar.current, datetime.now(TOKYO)).variables
+        )
         self.dispatcher: Dispatcher | None = None
         self.connection: AriConnection | None = None
         self.stopping = asyncio.Event()
@@ -99,6 +103,7 @@ class Controller:
             lambda moment: facts_at(self.calendar.current, moment),
             self.settings.controller.watchdog_seconds,
             transfers,
+            self.sms.requester,
         )
 
         def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
@@ -132,6 +137,7 @@ class Controller:
         dsn = self.settings.database.dsn
         await self.calendar.start(dsn)
         await self.transfers.start()
+        await self.sms.start()
         # Each kind builds the audio the other's values need before it takes calls.
         self.flows.flow_kind.prepare = lambda r: self._ahead(r, self.calendar.current)
         await self.flows.load_published()
@@ -151,10 +157,13 @@ class Controller:
             )
             writer = self._supervised(self.recorder.run(), "recorder")
             watcher = self._supervised(
-                Watcher(dsn, [self.flows, self.calendar, self.transfers.targets]).run(),
+                Watcher(
+                    dsn, [self.flows, self.calendar, self.transfers.targets, self.sms.templates]
+                ).run(),
                 "published-watch",
             )
             transfer_tasks = [self._supervised(c, n) for c, n in self.transfers.tasks()]
+            sms_tasks = [self._supervised(c, n) for c, n in self.sms.tasks()]
             ahead = self._supervised(self._ahead_loop(), "prompts-ahead")
             ari_task = self._supervised(self.connection.run(), "ari")
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
@@ -165,9 +174,10 @@ class Controller:
                 # and on to the next controller, which resumes it where it was. Then the
                 # socket closes, and new calls are held by the dialplan too.
                 await self.dispatcher.hand_over()
-                for task in (ari_task, watcher, ahead, *transfer_tasks):
+                for task in (ari_task, watcher, ahead, *transfer_tasks, *sms_tasks):
                     await _stop(task)
                 await self.transfers.close()  # conversations in progress are never touched
+                await self.sms.close()
                 await self.recorder.close()
                 await _stop(writer)
                 self.speech.close()

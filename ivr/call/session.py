@@ -26,6 +26,7 @@ from ivr.flow import commands as cmd
 from ivr.flow import events as fe
 from ivr.flow.engine import CallContext, CallState
 from ivr.log import TOKYO
+from ivr.sms.service import SmsRequester
 from ivr.store.calls import CallRecorder, CallRow, EventRow
 from ivr.transfer import dialvars, outcomes
 from ivr.transfer.service import Ticket
@@ -57,6 +58,7 @@ class CallServices:
     calendar: Callable[[datetime], Facts]  # the calendar in service, at a moment
     watchdog_seconds: float = 15.0
     transfers: TransferService | None = None  # None: every transfer fails (its route)
+    sms: SmsRequester | None = None  # None: every SMS request is "unavailable" (its route)
 
 
 @dataclass
@@ -444,11 +446,18 @@ class CallSession:
                 handle = live.timers.pop(token, None)
                 if handle is not None:
                     handle.cancel()
-            case cmd.SendSms(token=token):
-                # SMS arrives with its own issue; until then the flow's failure path
-                # runs, so the caller is never left waiting.
-                self._log.warning("action_unavailable", action=type(command).__name__)
-                self.deliver(fe.ActionResult(token, "unavailable"))
+            case cmd.SendSms(token=token, template=template, to=number):
+                # Durable (committed, or fsynced to the spool) before the flow says
+                # 送信を受け付けました; a refusal takes the node's route for it.
+                outcome = "unavailable"
+                node = self._state.node if self._state is not None else ""
+                if self.services.sms is not None:
+                    outcome = await self.services.sms.request(
+                        self.id, node, template, number, variables=self._variables
+                    )
+                else:
+                    self._log.warning("action_unavailable", action="SendSms")
+                self.deliver(fe.ActionResult(token, outcome))
             case cmd.Transfer(token=token, target=target):
                 await self._transfer(token, target)
             case cmd.Hangup(outcome=outcome):
