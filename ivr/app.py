@@ -20,7 +20,7 @@ from ivr.calendar.ahead import build_ahead
 from ivr.calendar.facts import facts_at
 from ivr.calendar.inservice import CalendarKind
 from ivr.calendar.model import Calendar
-from ivr.call.context import caller_type
+from ivr.call.context import caller_of
 from ivr.call.dispatcher import Dispatcher, SessionFactory
 from ivr.call.inservice import FlowInService
 from ivr.call.prompts import PromptResolver
@@ -109,10 +109,11 @@ class Controller:
         def make(channel: Channel, args: tuple[str, ...], adopted: bool) -> CallSession:
             service = self.flows.current  # the call keeps this version to its end
             dialled = dialled_of(channel, args)
+            caller, kind = caller_of(channel.caller_number, channel.variables)
             ctx = CallContext(
-                caller=channel.caller_number,
+                caller=caller,
                 dialled=dialled,
-                caller_type=caller_type(channel.caller_number),
+                caller_type=kind,
                 calendar="closed",  # replaced with the calendar's state at every step
             )
             return CallSession(channel, dialled, service, ctx, services, adopted)

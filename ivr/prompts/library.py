@@ -120,7 +120,12 @@ class PromptLibrary:
         return False
 
     def build_system(self) -> None:
-        """Write the fixed-name prompts the dialplan plays (system/fallback, ...)."""
+        """Write the fixed-name prompts the dialplan plays (system/fallback, ...), the
+        digit clips and a short pause that read-backs are made of."""
+        pause = self.sounds_dir / "system" / f"pause{self.ext}"
+        if not pause.exists():
+            silence = b"\x00\x00" * (self.rate * 3 // 10)  # 0.3 s between digit groups
+            self._write(pause, audio.encode(silence, self.rate))
         for name, text in SYSTEM_PROMPTS.items():
             target = self.sounds_dir / "system" / f"{name}{self.ext}"
             key_file = target.with_suffix(".key")

@@ -15,6 +15,7 @@ from ivr.dev.call import prompt_ms
 from ivr.dev.sipp import CallResult, Step, place_call
 from ivr.dev.stack import Stack
 from ivr.flow.model import Flow
+from ivr.flow.readback import digit_variables
 from ivr.log import TOKYO
 from ivr.prompts.library import PromptLibrary
 from tests.e2e.helpers import DIALLED, wait_call
@@ -103,8 +104,11 @@ def test_barge_in_stops_the_prompt_early(
     assert finished["state"] in ("done", "stopped", "complete")
 
 
-def test_mobile_number_keyed_with_hash_and_confirmed(walks: dict[str, Walk]) -> None:
-    """A landline caller keys in a mobile number ending with #, hears it read back, confirms."""
+def test_mobile_number_keyed_with_hash_and_confirmed(
+    walks: dict[str, Walk], library: PromptLibrary, flow: Flow
+) -> None:
+    """A landline caller keys in a mobile number ending with #, hears it read back from
+    digit clips (no audio file holds the number), confirms."""
     w = walks[LANDLINE]
     assert w.result.ok, w.result.output
     assert w.row["path"][:6] == [
@@ -120,6 +124,9 @@ def test_mobile_number_keyed_with_hash_and_confirmed(walks: dict[str, Walk]) -> 
     assert "input" in kinds and "confirm" in kinds
     readback = [e for e in w.log if e["event"] == "play" and e["prompts"] == ["sms_confirm_mobile"]]
     assert readback, "the number was not read back"
+    spoken = flow.prompts["sms_confirm_mobile"].render(digit_variables(TYPED))
+    assert not library.has(f"tts/{library.key(spoken)}")  # the number was never synthesised
+    assert not any(TYPED in p.name for p in (library.sounds_dir / "tts").iterdir())
     # SMS sending arrives with its own issue: until then the flow's failure path runs.
     assert "send_registration" in w.row["path"] and "sms_failed" in w.row["path"]
     assert w.row["digits"].startswith("11" + TYPED)
