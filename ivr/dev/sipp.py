@@ -27,7 +27,12 @@ class Step:
 
 
 def scenario(
-    caller: str, steps: list[Step], pcap_dir: Path, end: str = "caller_bye", tail_ms: int = 1000
+    caller: str,
+    steps: list[Step],
+    pcap_dir: Path,
+    end: str = "caller_bye",
+    tail_ms: int = 1000,
+    withheld: bool = False,
 ) -> str:
     """SIPp UAC XML; key presses are written as pcaps into ``pcap_dir``.
 
@@ -72,6 +77,8 @@ SIP/2.0 200 OK
 Content-Length: 0
 
 ]]></send>"""
+    # 184: the carrier passes the number but asks for it not to be shown (RFC 3323/3325).
+    privacy = f"\nP-Asserted-Identity: <sip:{caller}@[local_ip]>\nPrivacy: id" if withheld else ""
     return f"""<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="ivr test caller">
 <send retrans="500"><![CDATA[
@@ -82,7 +89,7 @@ To: <sip:[service]@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: <sip:{caller}@[local_ip]:[local_port]>
-Max-Forwards: 70
+Max-Forwards: 70{privacy}
 Content-Type: application/sdp
 Content-Length: [len]
 
@@ -138,6 +145,7 @@ async def place_call(
     end: str = "caller_bye",
     tail_ms: int = 1000,
     timeout: float = 120,
+    withheld: bool = False,
 ) -> CallResult:
     """Run one SIPp call to 127.0.0.1:``sip_port``; returns SIPp's exit code and output."""
     sipp = shutil.which("sipp")
@@ -145,7 +153,7 @@ async def place_call(
         raise RuntimeError("sipp not found: run scripts/install-system.sh (Debian sip-tester)")
     with tempfile.TemporaryDirectory(prefix="ivr-sipp-") as tmp:
         scen = Path(tmp) / "caller.xml"
-        scen.write_text(scenario(caller, steps, Path(tmp), end, tail_ms))
+        scen.write_text(scenario(caller, steps, Path(tmp), end, tail_ms, withheld))
         proc = await asyncio.create_subprocess_exec(
             sipp,
             f"127.0.0.1:{sip_port}",

@@ -151,3 +151,27 @@ async def test_fourth_request_of_the_day_takes_the_limit_route(
     assert await db.fetchval("SELECT count(*) FROM sms_outbox WHERE number = $1", caller) == 3
     await asyncio.sleep(1)
     assert gateway.posts == posts
+
+
+async def test_withheld_caller_is_never_texted_without_keying(
+    sms_stack: tuple[Stack, FakeKaraden],
+    library: PromptLibrary,
+    flow: Flow,
+    db: asyncpg.Connection,
+) -> None:
+    """A caller who withheld the number (Privacy: id) although the trunk passes it is
+    asked to key a number in; without keying, nothing is sent, and the record holds no
+    number."""
+    stack, gateway = sms_stack
+    hidden = "09055550123"
+    since = datetime.now(TOKYO)
+    at_menu = prompt_ms(library, flow, "welcome") + 1500
+    steps = [Step(at_menu, "1"), Step(2500, "1"), Step(5000, "")]
+    result = await place_call(
+        stack.asterisk.sip_port, DIALLED, hidden, steps, tail_ms=1000, withheld=True
+    )
+    assert result.ok, result.output
+    row = await wait_call(db, since, caller="")
+    assert "number_registration" in row["path"] and "send_registration" not in row["path"]
+    assert hidden not in [m.to for m in gateway.messages.values()]
+    assert not await db.fetchval("SELECT count(*) FROM calls WHERE caller = $1", hidden)
