@@ -45,6 +45,8 @@ ACTIONS = {
     "totp_policy.update": "2段階認証の必須化設定の変更",
     "flow.publish": "通話フローの公開",
     "calendar.publish": "カレンダーの変更",
+    "sms_templates.publish": "SMS文面の公開",
+    "transfer_targets.publish": "転送先の変更",
 }
 
 __all__ = ["ACTIONS", "purge", "record"]
