@@ -50,6 +50,9 @@ admin: deps
 bench: deps ## Latency figures with real calls (printed, never asserted)
 	$(BIN)/python -m bench.latency
 
+bench-dashboard: system venv ## Dashboard/report answer times with 10 million synthetic calls (printed)
+	$(BIN)/python -m bench.dashboard
+
 migrate: venv
 	$(BIN)/python -m ivr migrate
 

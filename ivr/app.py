@@ -34,6 +34,8 @@ from ivr.prompts.library import PromptLibrary
 from ivr.prompts.worker import SpeechWorker
 from ivr.published.service import InService, Watcher
 from ivr.sms.plugin import SmsCapability
+from ivr.stats.heartbeat import ari_probe
+from ivr.stats.service import StatsService
 from ivr.store.calls import CallRecorder
 from ivr.transfer.plugin import TransferCapability
 from ivr.transfer.service import TransferService
@@ -88,6 +90,12 @@ class Controller:
         self.transfers = TransferCapability(settings, self.recorder)
         self.sms = SmsCapability(
             settings, lambda: facts_at(self.calendar.current, datetime.now(TOKYO)).variables
+        )
+        cel = settings.stats.cel_file
+        self.stats = StatsService(
+            settings.database.dsn,
+            Path(cel) if cel else None,
+            heartbeat_interval=settings.stats.heartbeat_seconds,
         )
         self.dispatcher: Dispatcher | None = None
         self.connection: AriConnection | None = None
@@ -145,6 +153,7 @@ class Controller:
         self.calendar_kind.prepare = lambda c: self._ahead(self.flows.current.prompts, c)
         built = await self._ahead(self.flows.current.prompts, self.calendar.current)
         log.info("prompts_ready", calendar_texts=built, sounds_dir=str(self.library.sounds_dir))
+        await self.stats.startup()  # calls that ended while no controller ran are closed first
         self.started = True
         connector = aiohttp.TCPConnector(limit=50)  # stays below Asterisk's HTTP session limit
         async with aiohttp.ClientSession(connector=connector) as http:
@@ -156,6 +165,8 @@ class Controller:
             self.connection = AriConnection(
                 client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
             )
+            self.stats.probe = lambda: ari_probe(client, http)
+            self.stats.status = self._stats_status
             writer = self._supervised(self.recorder.run(), "recorder")
             watcher = self._supervised(
                 Watcher(
@@ -166,6 +177,7 @@ class Controller:
             transfer_tasks = [self._supervised(c, n) for c, n in self.transfers.tasks()]
             sms_tasks = [self._supervised(c, n) for c, n in self.sms.tasks()]
             ahead = self._supervised(self._ahead_loop(), "prompts-ahead")
+            stats = self._supervised(self.stats.run(), "stats")
             ari_task = self._supervised(self.connection.run(), "ari")
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
             try:
@@ -175,7 +187,7 @@ class Controller:
                 # and on to the next controller, which resumes it where it was. Then the
                 # socket closes, and new calls are held by the dialplan too.
                 await self.dispatcher.hand_over()
-                for task in (ari_task, watcher, ahead, *transfer_tasks, *sms_tasks):
+                for task in (ari_task, watcher, ahead, stats, *transfer_tasks, *sms_tasks):
                     await _stop(task)
                 await self.transfers.close()  # conversations in progress are never touched
                 await self.sms.close()
@@ -183,6 +195,15 @@ class Controller:
                 await _stop(writer)
                 self.speech.close()
                 log.info("controller_stopped", calls=self.dispatcher.calls_started)
+
+    def _stats_status(self) -> dict[str, Any]:
+        """The controller's own state for the dashboard's heartbeat."""
+        return {
+            "active_calls": self.dispatcher.active if self.dispatcher else 0,
+            "ari_ready": bool(self.connection and self.connection.ready.is_set()),
+            "record_backlog": self.recorder.backlog,
+            "dead_letters": self.recorder.dead_letters,
+        }
 
     def _supervised(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """A long-lived task; if it ever ends by itself the controller stops (non-zero),

@@ -149,6 +149,12 @@ class TransferSettings:
 
 
 @dataclass(frozen=True)
+class StatsSettings:
+    cel_file: str = "/var/log/asterisk/cel-ivr.csv"  # env IVR_CEL_FILE; "" = no CEL count
+    heartbeat_seconds: float = 5.0  # the controller's pulse for the dashboard
+
+
+@dataclass(frozen=True)
 class Settings:
     ari: AriSettings = field(default_factory=AriSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -159,6 +165,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
 
 
 # Environment variables that override one key each (secrets and deployment paths).
@@ -170,6 +177,7 @@ ENVIRONMENT = {
     "IVR_SPOOL_DIR": ("database", "spool_dir"),
     "IVR_SMS_TOKEN": ("sms", "token"),
     "IVR_SMS_WEBHOOK_TOKEN": ("sms", "webhook_token"),
+    "IVR_CEL_FILE": ("stats", "cel_file"),
 }
 
 T = TypeVar("T")
@@ -225,6 +233,7 @@ def _check(s: Settings) -> None:
         ),
         (s.log.json in ("auto", "yes", "no"), "log.json: must be auto, yes or no"),
         (1 <= s.admin.port <= 65535, "admin.port: must be a TCP port (1-65535)"),
+        (s.stats.heartbeat_seconds > 0, "stats.heartbeat_seconds: must be greater than 0"),
         *_sms_rules(s.sms),
         *_transfer_rules(s.transfer),
     ]

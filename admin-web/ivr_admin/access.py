@@ -27,6 +27,7 @@ AREAS = (
     Area("/security", "セキュリティ設定", Role.ADMINISTRATOR, "管理"),
     Area("/audit", "監査ログ", Role.ADMINISTRATOR, "管理"),
     Area("/api/allowlist", "", Role.ADMINISTRATOR),
+    Area("/calls/numbers", "", Role.ADMINISTRATOR),  # whole numbers: audit-logged
 )
 
 # Route names reachable without a session, and the ones a half-finished login may use.

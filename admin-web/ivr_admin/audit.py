@@ -47,6 +47,8 @@ ACTIONS = {
     "calendar.publish": "カレンダーの変更",
     "sms_templates.publish": "SMS文面の公開",
     "transfer_targets.publish": "転送先の変更",
+    "calls.view_numbers": "通話履歴の電話番号の表示",
+    "calls.export": "通話履歴のCSV出力（電話番号あり）",
 }
 
 __all__ = ["ACTIONS", "purge", "record"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import accounts, audit, auth, pages, security, sms, totp
+from . import accounts, audit, auth, dashboard, pages, reports, security, sms, totp
 from .calendar import views as calendar
 from .transfer import setup_routes as setup_transfer_routes
 
@@ -28,7 +28,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/account/totp", totp.totp_setup, name="totp_setup")
     r.add_post("/account/totp", totp.totp_setup_post, name="totp_setup_post")
 
-    r.add_get("/", pages.dashboard, name="dashboard")
+    dashboard.setup_routes(app)  # "/", its event stream, the funnel
+    reports.setup_routes(app)  # the call log, the monthly report, the CSV export
     r.add_get("/calendar", calendar.month_page, name="calendar")
     r.add_get("/calendar/edit", calendar.edit_page, name="calendar_edit")
     r.add_post("/calendar/edit", calendar.save, name="calendar_save")

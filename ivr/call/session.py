@@ -516,6 +516,8 @@ class CallSession:
 
     def _record(self, kind: str, node: str, detail: dict[str, Any]) -> None:
         self._seq += 1
+        if kind == "enter" and not self._row.path:  # the state the call began in, for the figures
+            detail = {**detail, "calendar": self.services.calendar(self._row.started_at).state}
         if kind == "enter":
             self._row = replace(self._row, path=(*self._row.path, node))
         self.services.recorder.submit(

@@ -145,6 +145,7 @@ class Instance:
             "SIP_PORT": str(self.sip_port),
             "TRUNK_HOST": self.trunk_host,
             "TRUNK_PORT": str(self.trunk_port),
+            "TRUNK_QUALIFY": "0",  # test trunks are SIPp scripts that expect no OPTIONS
             "RTP_START": str(self.rtp_start),
             "RTP_END": str(self.rtp_end),
         }

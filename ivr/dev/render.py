@@ -36,6 +36,8 @@ WITH_DEFAULT = {
     # Debian packages use /usr/share/asterisk; source builds (container images) /var/lib/asterisk.
     "DATA_DIR": ("IVR_ASTERISK_DATADIR", "/var/lib/asterisk"),
     "ARI_APP": ("IVR_ARI_APP", "myna-ivr"),  # = ari.app in the controller's config
+    # Seconds between OPTIONS to the trunk, so the dashboard can say whether it answers.
+    "TRUNK_QUALIFY": ("IVR_TRUNK_QUALIFY", "30"),
 }
 # The standard directories of a Debian / container Asterisk.
 FIXED = {
@@ -68,6 +70,8 @@ def values_from_env(env: Mapping[str, str]) -> dict[str, str]:
     for name in PORTS:
         if not values[name].isdigit() or not 1 <= int(values[name]) <= 65535:
             raise RenderError(f"{FROM_ENV[name]}: expected a port number (1-65535)")
+    if not values["TRUNK_QUALIFY"].isdigit():
+        raise RenderError("IVR_TRUNK_QUALIFY: expected whole seconds (0 = no OPTIONS)")
     if int(values["RTP_START"]) > int(values["RTP_END"]):
         raise RenderError("IVR_RTP_START: must not be greater than IVR_RTP_END")
     return values

@@ -54,6 +54,7 @@ class Stack:
             "database": {"spool_dir": str(self.workdir / "spool")},
             "prompts": {"sounds_dir": str(a.sounds_host_dir), "asterisk_dir": a.sounds_ast_dir},
             "log": {"level": "debug", "json": "yes"},
+            "stats": {"cel_file": str(a.host_dir / "log" / "cel-ivr.csv")},
         }
         for section, values in self.extra_config.items():
             config.setdefault(section, {}).update(values)
