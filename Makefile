@@ -47,8 +47,8 @@ e2e: deps
 admin: deps
 	$(BIN)/python -m pytest -q tests/admin
 
-bench: deps ## Latency figures with real calls (printed, never asserted)
-	$(BIN)/python -m bench.latency
+bench: deps ## Ours vs a native dialplan IVR on the same Asterisk, stepped up, repeated (printed, never asserted; run on an idle machine)
+	$(BIN)/python -m bench.compare $(BENCH_FLAGS)
 
 bench-dashboard: system venv ## Dashboard/report answer times with 10 million synthetic calls (printed)
 	$(BIN)/python -m bench.dashboard

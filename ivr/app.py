@@ -71,7 +71,7 @@ class Controller:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.speech = SpeechWorker()
+        self.speech = SpeechWorker(settings.prompts.worker_idle_seconds)
         self.library = prompt_library(settings, self.speech)
         load_service_flow(settings)  # a broken flow file stops start-up here, naming the problem
         self.flows = FlowInService(
@@ -155,12 +155,19 @@ class Controller:
         log.info("prompts_ready", calendar_texts=built, sounds_dir=str(self.library.sounds_dir))
         await self.stats.startup()  # calls that ended while no controller ran are closed first
         self.started = True
-        connector = aiohttp.TCPConnector(limit=50)  # stays below Asterisk's HTTP session limit
+        # http.conf's sessionlimit is 200: room left for the event socket, probes and a
+        # second controller taking over.
+        connector = aiohttp.TCPConnector(limit=150)
         async with aiohttp.ClientSession(connector=connector) as http:
             client = AriClient(http, a.url, a.username, a.password, a.request_timeout)
             transfers = self.transfers.bind(client, a.app)
             self.dispatcher = Dispatcher(
-                client, a.app, self._make_session(client, transfers), transfers
+                client,
+                a.app,
+                self._make_session(client, transfers),
+                transfers,
+                max_calls=self.settings.controller.max_calls,
+                recorder=self.recorder,
             )
             self.connection = AriConnection(
                 client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
@@ -200,6 +207,7 @@ class Controller:
         """The controller's own state for the dashboard's heartbeat."""
         return {
             "active_calls": self.dispatcher.active if self.dispatcher else 0,
+            "calls_refused": self.dispatcher.calls_refused if self.dispatcher else 0,
             "ari_ready": bool(self.connection and self.connection.ready.is_set()),
             "record_backlog": self.recorder.backlog,
             "dead_letters": self.recorder.dead_letters,

@@ -50,6 +50,10 @@ class PromptSettings:
     speed: float = 1.0  # speaking speed of generated speech (1.0 = natural)
     sample_rate: int = 8000  # 8000 -> .wav (slin), 16000 -> .sln16
 
+    # The speech worker (~250 MB) exits after this long with nothing to synthesise; the
+    # next prompt to build starts it again. 0 = it stays up.
+    worker_idle_seconds: float = 60.0
+
 
 @dataclass(frozen=True)
 class FlowSettings:
@@ -61,6 +65,10 @@ class ControllerSettings:
     # A call that hears nothing from Asterisk for this long re-checks its playback
     # (a lost event must never leave a caller in silence).
     watchdog_seconds: float = 15.0
+
+    # Calls served at once; a new caller over it hears a short busy message and the
+    # call ends (recorded as busy). 0 = no cap. docs/capacity.md says how to set it.
+    max_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,11 @@ def _check(s: Settings) -> None:
         (s.log.json in ("auto", "yes", "no"), "log.json: must be auto, yes or no"),
         (1 <= s.admin.port <= 65535, "admin.port: must be a TCP port (1-65535)"),
         (s.stats.heartbeat_seconds > 0, "stats.heartbeat_seconds: must be greater than 0"),
+        (s.controller.max_calls >= 0, "controller.max_calls: must be 0 (no cap) or more"),
+        (
+            s.prompts.worker_idle_seconds >= 0,
+            "prompts.worker_idle_seconds: must be 0 (never exits) or more",
+        ),
         *_sms_rules(s.sms),
         *_transfer_rules(s.transfer),
     ]

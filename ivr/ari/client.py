@@ -46,12 +46,19 @@ class AriClient:
     def base_url(self) -> str:
         return self._base
 
-    async def _request(self, method: str, path: str, params: Iterable[tuple[str, str]] = ()) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Iterable[tuple[str, str]] = (),
+        body: Any = None,
+    ) -> Any:
         try:
             async with self._session.request(
                 method,
                 self._base + path,
                 params=list(params),
+                json=body,
                 headers=self.headers,
                 timeout=self._timeout,
             ) as r:
@@ -137,6 +144,13 @@ class AriClient:
         await self._request(
             "DELETE", f"/applications/{app}/subscription", [("eventSource", source)]
         )
+
+    async def filter_events(self, app: str, allowed: Iterable[str]) -> None:
+        """Have Asterisk send ``app`` only these event types (``PUT
+        /applications/{app}/eventFilter``, Asterisk 13.26/16.3 and later). The filter
+        lives with the application in Asterisk: set it again after every connect."""
+        body = {"allowed": [{"type": t} for t in sorted(allowed)], "disallowed": []}
+        await self._request("PUT", f"/applications/{app}/eventFilter", body=body)
 
     async def endpoint_channels(self, technology: str, resource: str) -> list[str]:
         """Ids of the channels on an endpoint (a trunk's calls, both ways)."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Collection
 from typing import Protocol
 
 import aiohttp
 import structlog
 
-from ivr.ari.client import AriClient
-from ivr.ari.events import AriEvent, decode
+from ivr.ari.client import AriClient, AriError
+from ivr.ari.events import HANDLED_TYPES, AriEvent, decode
 
 log = structlog.get_logger("ivr.ari")
 
@@ -41,6 +42,7 @@ class AriConnection:
         backoff_min: float = 0.5,
         backoff_max: float = 10.0,
         stable_after: float = 5.0,
+        events: Collection[str] | None = HANDLED_TYPES,
     ) -> None:
         self._client = client
         self._session = session
@@ -51,6 +53,10 @@ class AriConnection:
         # A connection counts as a success (the backoff starts afresh after it) once it
         # was reconciled and then stayed up this long.
         self._stable = stable_after
+        # The event types asked of Asterisk after each connect (None: all of them). The
+        # rest (ChannelVarset, ChannelDialplan, ChannelStateChange, ... several per
+        # call step) would only be decoded here to be dropped.
+        self._events = events
         self.connected = asyncio.Event()  # the socket is open (reconcile may be running)
         self.ready = asyncio.Event()  # ... and reconciled: events are being handled
         self.connects = 0
@@ -73,6 +79,7 @@ class AriConnection:
                     self.connects += 1
                     self.connected.set()
                     log.info("ari_connected", url=self._ws_url, connects=self.connects)
+                    await self._filter_events()
                     await self._handler.on_connected()
                     up_since = loop.time()
                     self.ready.set()
@@ -97,6 +104,19 @@ class AriConnection:
             # Full jitter: many controllers restarting together do not stampede Asterisk.
             await asyncio.sleep(random.uniform(self._min / 2, delay))
             delay = min(delay * 2, self._max)
+
+    async def _filter_events(self) -> None:
+        """Ask Asterisk for the event types the controller handles, on this connection
+        (a new application registration starts unfiltered). A refusal costs only the
+        saving: the unfiltered events are decoded and dropped as before."""
+        if self._events is None:
+            return
+        try:
+            await self._client.filter_events(self._app, self._events)
+        except AriError as e:
+            log.warning("ari_event_filter_failed", error=str(e))
+        else:
+            log.info("ari_event_filter_set", types=len(self._events))
 
     def _dispatch(self, data: str) -> None:
         try:

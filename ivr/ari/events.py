@@ -137,6 +137,23 @@ AriEvent = (
 )
 
 
+# The event types ``decode`` gives a class of their own: every one the controller acts
+# on. The connection asks Asterisk for these only (``AriConnection``); a type added
+# to ``decode`` must be added here, or Asterisk never sends it (tests check both agree).
+HANDLED_TYPES: frozenset[str] = frozenset(
+    {
+        "StasisStart",
+        "StasisEnd",
+        "ChannelDtmfReceived",
+        "ChannelHangupRequest",
+        "ChannelDestroyed",
+        "PlaybackStarted",
+        "PlaybackFinished",
+        "Dial",
+    }
+)
+
+
 def decode(raw: dict[str, Any]) -> AriEvent:
     """Decode one WebSocket message; never raises on unknown or partial events."""
     kind = str(raw.get("type", ""))

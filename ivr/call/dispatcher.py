@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
 from ivr.ari import events as ari
-from ivr.ari.client import AriClient, AriError
+from ivr.ari.client import AriClient, AriError, Gone
 from ivr.call import resume
 from ivr.call.session import CallSession, Resync
+from ivr.log import TOKYO
+from ivr.store.calls import CallRecorder, CallRow
+from ivr.transfer import outcomes
 
 if TYPE_CHECKING:
     from ivr.transfer.service import TransferService
@@ -22,6 +26,8 @@ log = structlog.get_logger("ivr.dispatch")
 # (channel, Stasis arguments, adopted after a reconnect/restart) -> session
 SessionFactory = Callable[[ari.Channel, tuple[str, ...], bool], CallSession]
 
+BUSY = "busy"  # the outcome of a call refused over controller.max_calls
+
 
 class Dispatcher:
     def __init__(
@@ -30,6 +36,9 @@ class Dispatcher:
         app: str,
         make_session: SessionFactory,
         transfers: TransferService | None = None,
+        *,
+        max_calls: int = 0,
+        recorder: CallRecorder | None = None,
     ) -> None:
         self._client = client
         self._app = app
@@ -39,10 +48,22 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.calls_started = 0
         self.accepting = True
+        # controller.max_calls: calls served at once (0 = no cap); a new caller over it
+        # hears the dialplan's short busy message at once, recorded with ``recorder``.
+        self.max_calls = max_calls
+        self.recorder = recorder
+        self.calls_refused = 0
+        self._refusing: set[str] = set()  # channels being passed to the busy message
 
     @property
     def active(self) -> int:
         return len(self.sessions)
+
+    @property
+    def serving(self) -> int:
+        """Calls this controller serves in the menu now (what ``max_calls`` caps): not
+        those on their way to a city line, whose conversation the dialplan carries."""
+        return sum(1 for s in self.sessions.values() if s.left is None and not s.departing)
 
     def on_event(self, event: ari.AriEvent) -> None:
         transfers = self._transfers
@@ -102,11 +123,32 @@ class Dispatcher:
         running = self.sessions.get(channel.id)
         if running is not None and running.left is None and not running.departing:
             return
+        if channel.id in self._refusing:
+            return  # being passed to the busy message
         if not self.accepting:
             task = asyncio.create_task(self._refuse(channel))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
+        if self._over_cap(channel, adopted):
+            self._refusing.add(channel.id)
+            task = asyncio.create_task(self._refuse_busy(channel, args))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._serve(channel, args, adopted)
+
+    def _over_cap(self, channel: ari.Channel, adopted: bool) -> bool:
+        """A new call that would pass ``max_calls``. A call taken over from another
+        controller, back from a transfer, or one whose place is saved on its channel is
+        a call in progress: never refused."""
+        if self.max_calls <= 0 or adopted:
+            return False
+        if resume.saved_on(channel.variables) is not None:
+            return False
+        return self.serving >= self.max_calls
+
+    def _serve(self, channel: ari.Channel, args: tuple[str, ...], adopted: bool) -> None:
         session = self._make(channel, args, adopted)
         self.sessions[channel.id] = session
         self.calls_started += 1
@@ -119,6 +161,49 @@ class Dispatcher:
                 del self.sessions[channel.id]
 
         task.add_done_callback(done)
+
+    async def _refuse_busy(self, channel: ari.Channel, args: tuple[str, ...]) -> None:
+        """Over ``max_calls``: the dialplan's short busy message (``SHARED(IVR_BUSY)``,
+        extensions.conf) at once, unanswered by us, then the call ends; recorded as
+        ``busy``. Slower service for everyone is worse than a clear "call again"."""
+        started = datetime.now(TOKYO)
+        log.warning(
+            "call_refused_busy",
+            channel_id=channel.id,
+            serving=self.serving,
+            max_calls=self.max_calls,
+        )
+        try:
+            await self._client.set_shared(channel.name, outcomes.BUSY_VAR, "1")
+            await self._client.continue_in_dialplan(channel.id)
+        except Gone:
+            pass  # the caller hung up first: recorded as refused all the same
+        except AriError as e:
+            # Cannot pass it on: serve it after all rather than leave it in silence.
+            log.warning("busy_refusal_failed", channel_id=channel.id, error=str(e))
+            self._refusing.discard(channel.id)
+            self._serve(channel, args, adopted=False)
+            return
+        self._refusing.discard(channel.id)
+        self.calls_refused += 1
+        if self.recorder is not None:
+            # The call's facts as a session would record them (the caller's number
+            # unless withheld, the flow in service), from a session that never runs.
+            unserved = self._make(channel, args, False)
+            self.recorder.submit(
+                CallRow(
+                    id=resume.call_id(channel.id),
+                    channel_id=channel.id,
+                    caller=unserved.ctx.caller,
+                    dialled=unserved.ctx.dialled,
+                    started_at=started,
+                    ended_at=datetime.now(TOKYO),
+                    outcome=BUSY,
+                    flow_version=unserved.service.version,
+                    flow_digest=unserved.service.digest,
+                    rev=1,
+                )
+            )
 
     async def _refuse(self, channel: ari.Channel, playbacks: tuple[str, ...] = ()) -> None:
         """Shutting down: pass the call to the dialplan, which holds the caller for the

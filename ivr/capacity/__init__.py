@@ -1,0 +1,1 @@
+"""Capacity: line sizing (Erlang B) for the trunk a city contracts."""
