@@ -7,7 +7,9 @@ with a message that names the key, e.g. ``config: ari.port: expected an integer`
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
@@ -114,6 +116,7 @@ class SmsSettings:
     generic_tag_field: str = "tag"  # the outbox id, so a lost reply can be looked up
     generic_id_path: str = "id"  # where the provider's message id is in a reply (dotted)
     generic_status_path: str = "status"  # where the message's status is in a reply
+    generic_parts_path: str = ""  # where the provider's own part count is in a reply; "" = none
     generic_delivered: tuple[str, ...] = ("delivered",)  # statuses meaning delivered
     generic_failed: tuple[str, ...] = ("failed", "undelivered", "rejected")  # final failures
     fraud_warning: str = "○○市が暗証番号や口座番号をお聞きすることはありません。"
@@ -127,8 +130,10 @@ class SmsSettings:
     poll_interval: float = 60.0  # seconds between delivery-result checks of a sent message
     poll_hours: float = 24.0  # stop checking a sent message's delivery after this long
     db_timeout: float = 2.0  # an SMS request waits this long for the database, then spools
+    # Delivery reports pushed by the provider, served by the admin site at
+    # /sms/delivery/<webhook_token> when the token is set ("" = no webhook: polling only).
     webhook_token: str = field(default="", repr=False)  # env IVR_SMS_WEBHOOK_TOKEN
-    webhook_sources: tuple[str, ...] = ()  # CIDRs allowed to post delivery reports
+    webhook_sources: tuple[str, ...] = ()  # CIDRs allowed to post them (required with a token)
 
 
 @dataclass(frozen=True)
@@ -285,6 +290,38 @@ def _sms_rules(s: SmsSettings) -> list[tuple[bool, str]]:
         (s.poll_interval > 0, "sms.poll_interval: must be greater than 0"),
         (s.poll_hours > 0, "sms.poll_hours: must be greater than 0"),
         (s.db_timeout > 0, "sms.db_timeout: must be greater than 0"),
+        *webhook_rules(s),
+    ]
+
+
+WEBHOOK_TOKEN_MIN = 32
+
+
+def webhook_rules(s: SmsSettings) -> list[tuple[bool, str]]:
+    """A webhook is served only with a long, URL-safe token, a gateway to read its
+    reports, and a list of the provider's addresses (never open to everyone)."""
+    rules: list[tuple[bool, str]] = []
+    for i, source in enumerate(s.webhook_sources):
+        try:
+            ipaddress.ip_network(source.strip(), strict=False)
+        except ValueError:
+            rules.append((False, f"sms.webhook_sources[{i}]: not an address or CIDR block"))
+    if not s.webhook_token:
+        return rules
+    return [
+        *rules,
+        (
+            len(s.webhook_token) >= WEBHOOK_TOKEN_MIN
+            and re.fullmatch(r"[A-Za-z0-9_-]+", s.webhook_token) is not None,
+            f"sms.webhook_token: at least {WEBHOOK_TOKEN_MIN} characters of A-Z a-z 0-9 _ - "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
+        ),
+        (bool(s.gateway), "sms.webhook_token: a webhook needs sms.gateway (it reads its reports)"),
+        (
+            bool(s.webhook_sources),
+            "sms.webhook_sources: required with a webhook_token "
+            "(the provider's addresses; the webhook is never open to every address)",
+        ),
     ]
 
 

@@ -42,6 +42,19 @@ class ProviderMessage:
     state: str  # ACCEPTED, DELIVERED, UNDELIVERED or UNKNOWN_FINAL
     detail: str = ""  # the provider's own status words, e.g. "done/received"
     carrier: str = ""
+    parts: int | None = None  # the provider's own count of parts (what it bills), when given
+
+
+def part_count(value: Any) -> int | None:
+    """A provider's part count as a positive integer; None when absent, zero (not
+    counted yet) or not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and 0 < value <= 100:
+        return value
+    return None
 
 
 class GatewayError(Exception):

@@ -2,7 +2,8 @@
 
 Sends one POST (JSON or form) with the number, the text and our tag under the
 configured field names, with the token in a configured header; reads the
-provider's message id and status from configured (dotted) places in the reply.
+provider's message id, status and (if ``generic_parts_path`` is set) its own count
+of parts from configured (dotted) places in the reply.
 Optionally: a URL to look a message up by our tag (``{tag}``), and one to ask for a
 message's delivery status by its id (``{id}``). Without a lookup URL a send whose
 result is unknown is sent again with the same tag — point ``generic_tag_field`` at
@@ -26,6 +27,7 @@ from ivr.sms.gateway import (
     TemporaryError,
     classify_status,
     error_text,
+    part_count,
     send_failure,
 )
 
@@ -75,7 +77,10 @@ class GenericGateway:
         else:
             state = ACCEPTED
         provider_id = dig(data, self._s.generic_id_path)
-        return ProviderMessage("" if provider_id is None else str(provider_id), state, word)
+        counted = dig(data, self._s.generic_parts_path) if self._s.generic_parts_path else None
+        return ProviderMessage(
+            "" if provider_id is None else str(provider_id), state, word, parts=part_count(counted)
+        )
 
     async def send(self, message: Outgoing) -> ProviderMessage:
         s = self._s
@@ -126,7 +131,7 @@ class GenericGateway:
         if data is None:
             raise TemporaryError("message not found at the provider")
         found = self._state(data)
-        return ProviderMessage(provider_id, found.state, found.detail)
+        return ProviderMessage(provider_id, found.state, found.detail, parts=found.parts)
 
     def report(self, payload: Any) -> tuple[ProviderMessage, str] | None:
         found = self._state(payload)

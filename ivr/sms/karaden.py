@@ -12,7 +12,13 @@ What the provider's public documentation (prg-support.karaden.jp, "SMS送信",
   shortener's).
 - The reply (and ``GET …/messages/{id}``) carries ``id`` (a UUID), ``status``
   (``waiting``, ``done``, ``error``, ``canceled``), ``sent_result`` (``none``,
-  ``received``, ``unconnected``, ``error``, ``unknown``) and ``carrier``.
+  ``received``, ``unconnected``, ``error``, ``unknown``), ``carrier`` and
+  ``charged_count_per_sent`` (課金対象通数: "the body split into billing units", i.e.
+  the provider's own part count; its examples show 0 before it is counted, so only a
+  positive value is kept).
+- The delivery report (SMS送達結果通知) is a POST with ``application/json`` carrying the
+  same message object (``id``, ``tags``, ``status``, ``sent_result``, ``carrier``,
+  ``charged_count_per_sent``, …) to the endpoint set in the service settings.
 - ``GET /api/{tenant_id}/messages`` lists messages; its ``tag`` query parameter
   filters by tag (the PHP library's MessageListParams), answered as
   ``{"object": "list", "data": [...], "has_more": …}``.
@@ -39,6 +45,7 @@ from ivr.sms.gateway import (
     TemporaryError,
     classify_status,
     error_text,
+    part_count,
     send_failure,
 )
 
@@ -63,6 +70,7 @@ def message_state(data: dict[str, Any]) -> ProviderMessage:
         state,
         f"{status}/{result}" if result else status,
         str(data.get("carrier") or ""),
+        part_count(data.get("charged_count_per_sent")),
     )
 
 

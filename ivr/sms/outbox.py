@@ -86,6 +86,7 @@ class Claimed:
     body: str
     attempts: int
     check_first: bool
+    blocked: bool = False  # the number is on the blocklist table now (added after admission)
 
 
 @dataclass(frozen=True)
@@ -168,13 +169,17 @@ async def claim_due(conn: Conn, limit: int, lease: float) -> list[Claimed]:
                   claimed_until = now() + make_interval(secs => $3),
                   check_first = o.check_first OR o.status = 'sending', updated_at = now()
              FROM due WHERE o.id = due.id
-           RETURNING o.id, o.number, o.body, o.attempts, o.check_first""",
+           RETURNING o.id, o.number, o.body, o.attempts, o.check_first,
+                     EXISTS (SELECT 1 FROM sms_blocklist b WHERE b.number = o.number)
+                       AS blocked""",
         limit,
         claim := uuid.uuid4(),
         lease,
     )
     return [
-        Claimed(r["id"], claim, r["number"], r["body"], r["attempts"], r["check_first"])
+        Claimed(
+            r["id"], claim, r["number"], r["body"], r["attempts"], r["check_first"], r["blocked"]
+        )
         for r in rows
     ]
 
@@ -208,6 +213,7 @@ async def mark_sent(
                   final_at = CASE WHEN $9 THEN now() END,
                   next_poll_at = CASE WHEN $9 THEN NULL
                                       ELSE now() + make_interval(secs => $10) END,
+                  provider_parts = coalesce($11, provider_parts),
                   claim = NULL, claimed_until = NULL, check_first = false, updated_at = now()
             WHERE id = $1 AND claim = $2 AND status = 'sending'""",
         row.id,
@@ -220,6 +226,7 @@ async def mark_sent(
         _reason_for(msg),
         final,
         poll_in,
+        msg.parts,
     )
     return done.endswith(" 1")
 
@@ -299,6 +306,7 @@ async def poll_result(
                   next_poll_at = CASE
                       WHEN $5 OR sent_at < now() - make_interval(secs => $8) THEN NULL
                       ELSE now() + make_interval(secs => $7) END,
+                  provider_parts = coalesce($9, provider_parts),
                   updated_at = now()
             WHERE id = $1 AND status = 'sent'""",
         row.id,
@@ -309,6 +317,7 @@ async def poll_result(
         _reason_for(msg),
         poll_in,
         give_up,
+        msg.parts,
     )
 
 
@@ -328,6 +337,7 @@ async def apply_report(conn: Conn, msg: ProviderMessage, tag: str) -> bool:
                   reason = $6, sent_at = coalesce(sent_at, now()),
                   final_at = CASE WHEN $7 THEN now() END,
                   next_poll_at = CASE WHEN $7 THEN NULL ELSE coalesce(next_poll_at, now()) END,
+                  provider_parts = coalesce($8, provider_parts),
                   claim = NULL, claimed_until = NULL, check_first = false, updated_at = now()
             WHERE (provider_id = $1 OR id = $2)
               AND status IN ('queued', 'sending', 'sent')""",
@@ -338,5 +348,6 @@ async def apply_report(conn: Conn, msg: ProviderMessage, tag: str) -> bool:
         msg.carrier,
         _reason_for(msg),
         final,
+        msg.parts,
     )
     return not done.endswith(" 0")

@@ -31,11 +31,13 @@ from ivr.sms.gateway import (
     ProviderMessage,
     UnknownResult,
 )
+from ivr.sms.limits import Limits
 
 log = structlog.get_logger("ivr.sms.worker")
 
 LOOKUP_GRACE = 3
 """Lookups allowed after the last send attempt before an unknown result is given up."""
+BLOCKED_REASON = "送信拒否リストに登録された番号のため送信しませんでした"
 
 
 def backoff(settings: SmsSettings, attempts: int, jitter: Callable[[], float]) -> float:
@@ -66,6 +68,7 @@ class OutboxWorker:
         self._jitter = jitter
         # A claimed row is another worker's after this: longer than a send and a lookup.
         self.lease = settings.request_timeout * 2 + 30
+        self._blocklist = Limits.from_settings(settings).blocklist
 
     async def run(self) -> None:
         """Supervised task: its own small pool; reconnects with backoff."""
@@ -128,6 +131,11 @@ class OutboxWorker:
                 await self._finish(pool, row, f"{row.attempts - 1}回送信できませんでした", bound)
                 return
             bound.info("sms_not_at_provider")  # the unknown send never arrived: send again
+        if row.blocked or row.number in self._blocklist:
+            # Blocked after it was accepted (or accepted into the spool while the database,
+            # and so the blocklist table, was away): never sent.
+            await self._finish(pool, row, BLOCKED_REASON, bound)
+            return
         try:
             msg = await self.gateway.send(Outgoing(str(row.id), row.number, row.body))
         except PermanentError as e:

@@ -56,7 +56,7 @@ class FakeKaraden:
     ``ok``, ``500``, ``accept_then_hang`` (stores the message, then never answers),
     ``422``; when it is empty every POST is ``ok``. A message is delivered on its
     ``deliver_after``-th status poll; numbers in ``undeliverable`` come back
-    ``unconnected``."""
+    ``unconnected``. Every message carries its ``charged_count_per_sent``."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -67,6 +67,7 @@ class FakeKaraden:
         self.lookups = 0
         self.deliver_after = 1
         self.undeliverable: set[str] = set()
+        self.count_parts: int | None = None
         self.headers_seen: list[dict[str, str]] = []
         self._runner: web.AppRunner | None = None
         app = web.Application()
@@ -109,7 +110,15 @@ class FakeKaraden:
             "status": status,
             "sent_result": result,
             "carrier": "docomo",
+            "charged_count_per_sent": self.parts_of(m.body),
         }
+
+    def parts_of(self, body: str) -> int:
+        """The provider's own count (課金対象通数); ``count_parts`` overrides it."""
+        if self.count_parts is not None:
+            return self.count_parts
+        n = len(body.encode("utf-16-le")) // 2
+        return 1 if n <= 70 else -(-n // 67)
 
     async def _create(self, request: web.Request) -> web.Response:
         self._auth(request)

@@ -9,7 +9,7 @@ import json
 from aiohttp import web
 
 from ivr.flow.model import is_name
-from ivr.sms import store
+from ivr.sms import listing, store
 from ivr.sms.templates import LONGEST_VALUES, MAX_SOURCE, VARIABLES, Rules, render
 from ivr.sms.text import MAX_CHARS, parts, units
 
@@ -76,7 +76,7 @@ async def template_new(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/sms-templates/edit/{name}")
 
 
-def _editor(
+async def _editor(
     request: web.Request,
     name: str,
     text: str,
@@ -89,6 +89,8 @@ def _editor(
 ) -> web.Response:
     rules = _rules(request)
     m = measure(text)
+    async with connection(request) as conn:
+        counted = await listing.provider_counts(conn, name)
     return pages.page(
         request,
         "sms/edit.html",
@@ -106,6 +108,7 @@ def _editor(
             "longest_json": json.dumps(dict(LONGEST_VALUES), ensure_ascii=False),
             "max_chars": MAX_CHARS,
             "max_source": MAX_SOURCE,
+            "provider_counts": counted,
         },
         status=status,
     )
@@ -118,8 +121,8 @@ async def template_edit(request: web.Request) -> web.Response:
     text = current.templates.get(name)
     if text is None:
         # A new template: start from the warning line every template needs.
-        return _editor(request, name, _rules(request).fraud_warning, version, exists=False)
-    return _editor(request, name, text, version)
+        return await _editor(request, name, _rules(request).fraud_warning, version, exists=False)
+    return await _editor(request, name, text, version)
 
 
 def _base_version(data: forms.Form) -> int | None:
@@ -149,13 +152,13 @@ async def template_publish(request: web.Request) -> web.Response:
     except store.TemplatesRefused as e:
         errors = [i.message for i in e.issues if i.template == name]
         others = [f"{i.template}: {i.message}" for i in e.issues if i.template != name]
-        return _editor(request, name, text, base, errors=errors + others, status=400)
+        return await _editor(request, name, text, base, errors=errors + others, status=400)
     except store.StaleTemplates as e:
         message = (
             f"ほかの職員が先に保存しました（第{e.version}版）。下の「現在の内容」を確認してください。"
             "このままもう一度保存すると、入力中の内容で上書きします。"
         )
-        return _editor(
+        return await _editor(
             request,
             name,
             text,
