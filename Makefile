@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DIGITS ?= 1
 
-.PHONY: run test call deps system asterisk venv lint unit e2e admin clean bench migrate lock
+.PHONY: run test call deps system asterisk venv lint unit e2e admin clean bench migrate lock audit backup restore
 
 run: deps ## Start PostgreSQL (configured or private), Asterisk and the controller
 	$(BIN)/python -m ivr.dev.run
 
-test: deps lint ## Lint, then unit, admin-site and end-to-end tests
+test: deps lint audit ## Lint, dependency audit, then unit, admin-site and end-to-end tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 call: ## Place a real SIPp test call into the running system: make call DIGITS="1"
@@ -52,6 +52,16 @@ bench: deps ## Ours vs a native dialplan IVR on the same Asterisk, stepped up, r
 
 bench-dashboard: system venv ## Dashboard/report answer times with 10 million synthetic calls (printed)
 	$(BIN)/python -m bench.dashboard
+
+audit: venv ## pip-audit the lock files; says NOT AUDITED loudly when it could not check
+	$(BIN)/python -m ivr.dev.audit --service $(or $(SERVICE),pypi) $(AUDIT_FLAGS)
+
+backup: venv ## Encrypted pg_dump (+ IVR_BACKUP_FILES), copied off the host, pruned (.env IVR_BACKUP_*)
+	$(BIN)/python -m ivr.dev.backup backup
+
+restore: venv ## make restore FILE=...dump.age [REPLACE=yes]: decrypt, pg_restore, migrate
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/myna-ivr-....dump.age [REPLACE=yes]" >&2; exit 2; }
+	$(BIN)/python -m ivr.dev.backup restore "$(FILE)" $(if $(filter yes,$(REPLACE)),--replace)
 
 migrate: venv
 	$(BIN)/python -m ivr migrate

@@ -1,4 +1,5 @@
-"""Command line: ``ivr run | migrate | prompts | flow | records replay | config check``."""
+"""Command line: ``ivr run | migrate | prompts | flow | records replay | retention run |
+config check``."""
 
 from __future__ import annotations
 
@@ -134,6 +135,21 @@ async def _records_replay(settings: Settings) -> int:
     return 0
 
 
+async def _retention_run(settings: Settings) -> int:
+    from ivr.retention.job import run_once
+
+    report = await run_once(settings)
+    for place, rows in report.hashed.items():
+        print(f"{place}: {rows} numbers past their period replaced by their hash")
+    for path in report.removed:
+        print(f"removed {path}")
+    if report.rotated:
+        print(f"CEL file rotated to {report.rotated}")
+    for error in report.errors:
+        print(f"not done: {error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ivr", description="マイナ保険証 IVR call controller")
     parser.add_argument("--config", help="YAML settings file (default: $IVR_CONFIG)")
@@ -153,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     flow.add_argument("--by", default="", help="who publishes (default: $USER)")
     records = sub.add_parser("records", help="call records: replay (load dead letters back)")
     records.add_argument("action", choices=["replay"])
+    retention = sub.add_parser(
+        "retention", help="personal data: run (hash numbers and remove files past their period)"
+    )
+    retention.add_argument("action", choices=["run"])
     cfg = sub.add_parser("config", help="configuration")
     cfg.add_argument("action", choices=["check"])
     args = parser.parse_args(argv)
@@ -187,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_flow_db(settings, args))
     if args.command == "records":
         return asyncio.run(_records_replay(settings))
+    if args.command == "retention":
+        return asyncio.run(_retention_run(settings))
     from ivr.app import serve
     from ivr.flow.errors import FlowError
 

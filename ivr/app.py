@@ -30,9 +30,11 @@ from ivr.flow.engine import CallContext
 from ivr.flow.loader import load_flow_file
 from ivr.flow.model import Flow
 from ivr.log import TOKYO
+from ivr.metrics import MetricsServer, TimedHandler, snapshot
 from ivr.prompts.library import PromptLibrary
 from ivr.prompts.worker import SpeechWorker
 from ivr.published.service import InService, Watcher
+from ivr.retention.job import run_daily
 from ivr.sms.plugin import SmsCapability
 from ivr.stats.heartbeat import ari_probe
 from ivr.stats.service import StatsService
@@ -170,7 +172,7 @@ class Controller:
                 recorder=self.recorder,
             )
             self.connection = AriConnection(
-                client, http, a.app, self.dispatcher, a.reconnect_min, a.reconnect_max
+                client, http, a.app, TimedHandler(self.dispatcher), a.reconnect_min, a.reconnect_max
             )
             self.stats.probe = lambda: ari_probe(client, http)
             self.stats.status = self._stats_status
@@ -185,7 +187,15 @@ class Controller:
             sms_tasks = [self._supervised(c, n) for c, n in self.sms.tasks()]
             ahead = self._supervised(self._ahead_loop(), "prompts-ahead")
             stats = self._supervised(self.stats.run(), "stats")
+            retention = self._supervised(run_daily(self.settings), "retention")
             ari_task = self._supervised(self.connection.run(), "ari")
+            metrics = self._supervised(
+                MetricsServer(
+                    self.settings,
+                    lambda: snapshot(self.dispatcher, self.connection, self.recorder, self.speech),
+                ).run(),
+                "metrics",
+            )
             log.info("controller_started", app=a.app, ari=a.url, flow=self.flows.current.flow.name)
             try:
                 await self.stopping.wait()
@@ -194,7 +204,16 @@ class Controller:
                 # and on to the next controller, which resumes it where it was. Then the
                 # socket closes, and new calls are held by the dialplan too.
                 await self.dispatcher.hand_over()
-                for task in (ari_task, watcher, ahead, stats, *transfer_tasks, *sms_tasks):
+                for task in (
+                    ari_task,
+                    metrics,
+                    watcher,
+                    ahead,
+                    stats,
+                    retention,
+                    *transfer_tasks,
+                    *sms_tasks,
+                ):
                     await _stop(task)
                 await self.transfers.close()  # conversations in progress are never touched
                 await self.sms.close()

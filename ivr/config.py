@@ -51,7 +51,6 @@ class PromptSettings:
     )
     speed: float = 1.0  # speaking speed of generated speech (1.0 = natural)
     sample_rate: int = 8000  # 8000 -> .wav (slin), 16000 -> .sln16
-
     # The speech worker (~250 MB) exits after this long with nothing to synthesise; the
     # next prompt to build starts it again. 0 = it stays up.
     worker_idle_seconds: float = 60.0
@@ -67,7 +66,6 @@ class ControllerSettings:
     # A call that hears nothing from Asterisk for this long re-checks its playback
     # (a lost event must never leave a caller in silence).
     watchdog_seconds: float = 15.0
-
     # Calls served at once; a new caller over it hears a short busy message and the
     # call ends (recorded as busy). 0 = no cap. docs/capacity.md says how to set it.
     max_calls: int = 0
@@ -168,6 +166,27 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = True  # the controller serves /metrics, /healthz and /livez
+    host: str = "127.0.0.1"  # keep on loopback: Prometheus scrapes from this host
+    port: int = 9464  # 0 = any free port (tests)
+    admin_allowlist: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # may read the admin /metrics
+    db_timeout: float = 2.0  # seconds for the database checks behind /healthz and /metrics
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long personal data is kept (docs/personal-data.md); periods like "24 months"."""
+
+    key: str = field(default="", repr=False)  # env IVR_RETENTION_KEY: the HMAC key of hashes
+    callers: str = "24 months"  # raw caller numbers (calls, CEL tables), then a keyed hash
+    sms_recipients: str = "24 months"  # numbers of finished messages in the outbox, then hashed
+    spool: str = "30 days"  # spool, dead-letter and unreadable-line files not yet replayed
+    cel_files: str = "30 days"  # Asterisk's CEL file: rotated once loaded, rotations removed
+    run_at: str = "03:30"  # the daily run (Asia/Tokyo), HH:MM
+
+
+@dataclass(frozen=True)
 class Settings:
     ari: AriSettings = field(default_factory=AriSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -179,6 +198,8 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 # Environment variables that override one key each (secrets and deployment paths).
@@ -191,6 +212,7 @@ ENVIRONMENT = {
     "IVR_SMS_TOKEN": ("sms", "token"),
     "IVR_SMS_WEBHOOK_TOKEN": ("sms", "webhook_token"),
     "IVR_CEL_FILE": ("stats", "cel_file"),
+    "IVR_RETENTION_KEY": ("retention", "key"),
 }
 
 T = TypeVar("T")
@@ -240,6 +262,11 @@ def _check(s: Settings) -> None:
         (s.prompts.sample_rate in (8000, 16000), "prompts.sample_rate: must be 8000 or 16000"),
         (0.5 <= s.prompts.speed <= 2.0, "prompts.speed: must be between 0.5 and 2.0"),
         (s.controller.watchdog_seconds > 0, "controller.watchdog_seconds: must be positive"),
+        (s.controller.max_calls >= 0, "controller.max_calls: must be 0 (no cap) or more"),
+        (
+            s.prompts.worker_idle_seconds >= 0,
+            "prompts.worker_idle_seconds: must be 0 (never exits) or more",
+        ),
         (
             s.log.level in ("debug", "info", "warning", "error"),
             "log.level: must be debug, info, warning or error",
@@ -247,13 +274,12 @@ def _check(s: Settings) -> None:
         (s.log.json in ("auto", "yes", "no"), "log.json: must be auto, yes or no"),
         (1 <= s.admin.port <= 65535, "admin.port: must be a TCP port (1-65535)"),
         (s.stats.heartbeat_seconds > 0, "stats.heartbeat_seconds: must be greater than 0"),
-        (s.controller.max_calls >= 0, "controller.max_calls: must be 0 (no cap) or more"),
-        (
-            s.prompts.worker_idle_seconds >= 0,
-            "prompts.worker_idle_seconds: must be 0 (never exits) or more",
-        ),
+        (0 <= s.metrics.port <= 65535, "metrics.port: must be a TCP port (0-65535)"),
+        (s.metrics.db_timeout > 0, "metrics.db_timeout: must be greater than 0"),
+        *_metrics_rules(s.metrics),
         *_sms_rules(s.sms),
         *_transfer_rules(s.transfer),
+        *_retention_rules(s.retention),
     ]
     for ok, message in rules:
         if not ok:
@@ -294,6 +320,16 @@ def _sms_rules(s: SmsSettings) -> list[tuple[bool, str]]:
     ]
 
 
+def _metrics_rules(s: MetricsSettings) -> list[tuple[bool, str]]:
+    rules: list[tuple[bool, str]] = []
+    for i, cidr in enumerate(s.admin_allowlist):
+        try:
+            ipaddress.ip_network(cidr.strip(), strict=True)
+        except ValueError:
+            rules.append((False, f"metrics.admin_allowlist[{i}]: not an address or network"))
+    return rules
+
+
 WEBHOOK_TOKEN_MIN = 32
 
 
@@ -323,6 +359,26 @@ def webhook_rules(s: SmsSettings) -> list[tuple[bool, str]]:
             "(the provider's addresses; the webhook is never open to every address)",
         ),
     ]
+
+
+def _retention_rules(s: RetentionSettings) -> list[tuple[bool, str]]:
+    from ivr.retention.model import KEY_MIN, parse_period, parse_time_of_day
+
+    rules = [
+        (parse_period(getattr(s, name)) is not None, f"retention.{name}: {_PERIOD_HINT}")
+        for name in ("callers", "sms_recipients", "spool", "cel_files")
+    ]
+    rules.append((parse_time_of_day(s.run_at) is not None, "retention.run_at: a time like 03:30"))
+    rules.append(
+        (
+            s.key == "" or len(s.key) >= KEY_MIN,
+            f"retention.key: at least {KEY_MIN} characters (set IVR_RETENTION_KEY)",
+        )
+    )
+    return rules
+
+
+_PERIOD_HINT = 'a period like "24 months", "30 days" or "12 hours" (at least 1)'
 
 
 def _numbers_quoted(raw: dict[str, Any]) -> None:

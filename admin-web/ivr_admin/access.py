@@ -33,7 +33,7 @@ AREAS = (
 # Route names reachable without a session, and the ones a half-finished login may use.
 # PUBLIC_ROUTES skip the staff allowlist, login and CSRF: each guards itself (the SMS
 # delivery webhook: a secret path token and the provider's addresses, sms/webhook.py).
-PUBLIC_ROUTES = frozenset({"healthz", "sms_delivery"})
+PUBLIC_ROUTES = frozenset({"healthz", "metrics", "sms_delivery"})  # metrics: own allowlist
 ANONYMOUS_ROUTES = frozenset({"login", "login_post"})
 MFA_ROUTES = frozenset({"login_totp", "login_totp_post", "logout"})
 PASSWORD_CHANGE_ROUTES = frozenset({"password", "password_post", "logout"})

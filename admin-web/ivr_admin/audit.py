@@ -52,6 +52,7 @@ ACTIONS = {
     "transfer_targets.publish": "転送先の変更",
     "calls.view_numbers": "通話履歴の電話番号の表示",
     "calls.export": "通話履歴のCSV出力（電話番号あり）",
+    "sms_outbox.view_numbers": "SMS送信状況の電話番号の表示",
 }
 
 __all__ = ["ACTIONS", "purge", "record"]

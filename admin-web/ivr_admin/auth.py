@@ -140,6 +140,8 @@ async def login_post(request: web.Request) -> web.Response:
             await audit.record(
                 conn, None, "login.failure", f"account:{login_id}", None, {"reason": "locked"}, ip
             )
+            # fail2ban (ops/fail2ban/filter.d/ivr-admin.conf) keeps counting while locked.
+            log.warning("login failure", login_id=login_id, ip=str(ip), reason="locked")
             return login_form(request, Throttled.message, 429, login_id, next_)
         creds = await account_store.credentials(conn, login_id)
         if not await passwords.verify(creds.password_hash if creds else None, password):

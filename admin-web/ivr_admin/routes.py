@@ -18,6 +18,7 @@ ACCOUNT = r"/accounts/{id:\d{1,18}}"
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/healthz", pages.healthz, name="healthz")
+    r.add_get("/metrics", pages.metrics, name="metrics")  # metrics.admin_allowlist only
     r.add_get("/login", auth.login, name="login")
     r.add_post("/login", auth.login_post, name="login_post")
     r.add_get("/login/totp", auth.login_totp, name="login_totp")

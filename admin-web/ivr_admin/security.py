@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from .db import Conn
 
 
+# Two-step login is required of these roles unless an administrator changed the policy.
+DEFAULT_TOTP_ROLES = [Role.ADMINISTRATOR.value]
+
+
 @dataclass(frozen=True)
 class Policy:
     allowlist: tuple[Entry, ...]  # edited in the site; the config file's list is added to it
@@ -62,7 +66,8 @@ async def load_policy(conn: Conn) -> Policy:
             entries.append(Entry(allowlist.parse_network(item["cidr"]), item.get("note", "")))
         except (ValueError, KeyError, TypeError):
             continue  # written only by save_allowlist; skip rather than lock everyone out
-    roles = frozenset(Role(r) for r in rows.get("totp_required_roles", []) if r in set(Role))
+    required = rows.get("totp_required_roles", DEFAULT_TOTP_ROLES)  # sql/0070: administrators
+    roles = frozenset(Role(r) for r in required if r in set(Role))
     return Policy(tuple(entries), roles)
 
 

@@ -146,6 +146,7 @@ class Instance:
             "TRUNK_HOST": self.trunk_host,
             "TRUNK_PORT": str(self.trunk_port),
             "TRUNK_QUALIFY": "0",  # test trunks are SIPp scripts that expect no OPTIONS
+            "DTMF_LOG": ",dtmf",  # tests and benches read key presses from messages.log
             "RTP_START": str(self.rtp_start),
             "RTP_END": str(self.rtp_end),
         }

@@ -62,6 +62,9 @@ def values_from_env(env: Mapping[str, str]) -> dict[str, str]:
     for name, (var, default) in WITH_DEFAULT.items():
         values[name] = env.get(var, "").strip() or default
     values.update(FIXED)
+    # Deployments never log key presses: a keyed-in phone number would be kept digit by
+    # digit in messages.log (docs/personal-data.md). Only test instances log them.
+    values["DTMF_LOG"] = ""
     variable = {**FROM_ENV, **{n: v for n, (v, _) in WITH_DEFAULT.items()}}
     for name, value in values.items():
         # Asterisk's config syntax: ';' starts a comment, a line ends the value.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .errors import InvalidStateError
 from .model import NUMBER_KEYS, CollectNode, MenuNode
 from .readback import digit_variables
-from .state import Phase
+from .state import ENTERED, Phase
 
 if TYPE_CHECKING:
     from .turn import Turn
@@ -69,13 +69,25 @@ def collect_key(turn: Turn, node: CollectNode, digit: str) -> None:
         fail(turn, node, "invalid", after_input=True)
     else:
         entry = turn.state.entry + digit
-        turn.state = replace(turn.state, entry=entry, phase=Phase.ENTRY)
+        turn.state = replace(
+            turn.state, entry=entry, phase=Phase.ENTRY, digits=_masked_last(turn, digit)
+        )
         if len(entry) >= node.max_digits:
             finish_entry(turn, node, after_input=True)
             if node.terminator is not None:
                 turn.state = replace(turn.state, swallow=node.terminator)
         else:
             turn.start_timer(node.inter_digit_timeout, "digit")
+
+
+def _masked_last(turn: Turn, digit: str) -> tuple[str, ...]:
+    """The keys pressed with this entry digit (the last one) kept as :data:`ENTERED`:
+    what was typed may be a phone number, and the call record keeps only that a number
+    was entered (docs/personal-data.md)."""
+    digits = turn.state.digits
+    if digits and digits[-1] == digit:
+        return (*digits[:-1], ENTERED)
+    return digits
 
 
 def finish_entry(turn: Turn, node: CollectNode, *, after_input: bool) -> None:

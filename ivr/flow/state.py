@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+ENTERED = "N"
+"""Stands in ``CallState.digits`` (and so in ``calls.digits``) for one digit keyed into
+a collect node's entry: the record shows that a number was entered, never which."""
+
 
 @dataclass(frozen=True)
 class CallContext:
@@ -73,7 +77,10 @@ class CallState:
     finished: bool = False
     """True once the flow is over (hung up, transferred, or the caller left)."""
     digits: tuple[str, ...] = ()
-    """Every key the caller pressed, in order (also the ignored ones)."""
+    """Every key the caller pressed, in order (also the ignored ones), except that a
+    digit keyed into a collect node's entry is kept as :data:`ENTERED` — the entry may
+    be a phone number, which the call record must not hold (docs/personal-data.md);
+    the value itself is only in ``values`` for as long as the call needs it."""
     values: Mapping[str, str] = field(default_factory=dict)
     """Values stored by collect nodes (``store:``), e.g. ``{"mobile": "09012345678"}``."""
     seq: int = 0

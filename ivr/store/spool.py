@@ -2,7 +2,9 @@
 
 Names are ``<kind>-<time_ns>-<uuid4 hex>.jsonl``: unique (in a container the
 controller is always PID 1) and, for one clock, sorted by name in creation order.
-Files are never renamed, so no replay can land on top of a newer file.
+Files are never renamed, so no replay can land on top of a newer file. They hold phone
+numbers: created readable by the controller's user only (0600), removed once replayed,
+and by the retention job (ivr/retention) once older than ``retention.spool``.
 """
 
 from __future__ import annotations
@@ -65,10 +67,17 @@ def read_batches(
         yield batch
 
 
+def _open_private(path: Path) -> IO[str]:
+    """Open for appending, created readable by the controller's user only: spool files
+    hold phone numbers (docs/personal-data.md)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def write_lines(path: Path, lines: Iterable[str]) -> None:
     """Append lines durably (fsync); raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
+    with _open_private(path) as f:
         for line in lines:
             f.write(line.rstrip("\n") + "\n")
         f.flush()
@@ -88,7 +97,7 @@ class Appender:
         try:
             if self._file is None:
                 self._dir.mkdir(parents=True, exist_ok=True)
-                self._file = unique_path(self._dir, "records").open("a", encoding="utf-8")
+                self._file = _open_private(unique_path(self._dir, "records"))
             self._file.write(line + "\n")
             self._file.flush()
         except OSError:

@@ -225,4 +225,7 @@ async def test_healthz_reports_the_database(site: str, http: aiohttp.ClientSessi
     """/healthz answers without login, as JSON."""
     async with http.get(f"{site}/healthz") as r:
         assert r.status == 200
-        assert await r.json() == {"status": "ok", "database": True}
+        body = await r.json()
+    # "degraded" only for warnings (an unsynchronised clock); tests/admin/test_ops.py
+    assert body["database"] is True and body["ready"] is True
+    assert body["status"] == ("ok" if not body["warnings"] else "degraded")

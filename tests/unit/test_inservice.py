@@ -107,17 +107,17 @@ async def test_watcher_follows_publish_and_return_to_default(
     task = asyncio.create_task(watcher.run())
     conn = await asyncpg.connect(fresh_dsn)
     try:
-        await asyncio.wait_for(watcher.connected.wait(), 10)
+        await asyncio.wait_for(watcher.connected.wait(), 30)
         assert service.current.version is None
         service.switched.clear()
         version = await _publish(fresh_dsn, TINY.replace("○○市", "通知市"))
-        await asyncio.wait_for(service.switched.wait(), 10)
+        await asyncio.wait_for(service.switched.wait(), 30)
         assert service.current.version == version
         assert service.current.flow.prompts["welcome"].text == "通知市です"
         service.switched.clear()
         await conn.execute("UPDATE flow_versions SET status = 'retired'")
         await conn.execute("SELECT pg_notify($1, '')", flows.CHANNEL)
-        await asyncio.wait_for(service.switched.wait(), 10)
+        await asyncio.wait_for(service.switched.wait(), 30)
         assert service.current.version is None
     finally:
         await conn.close()

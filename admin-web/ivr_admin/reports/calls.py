@@ -10,14 +10,12 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from ivr.log import TOKYO, mask_number
+from ivr.log import TOKYO
 from ivr.stats import model, queries
 
-from .. import audit, render
+from .. import numbers, render
 from ..db import connection
 from ..errors import Forbidden
-from ..keys import VISITOR
-from ..model import Role
 from . import filters
 
 PAGE_SIZE = 50
@@ -36,10 +34,9 @@ def _before(query: Any) -> tuple[datetime, str] | None:
 
 
 def _shown(row: queries.LogRow, full: bool) -> dict[str, Any]:
-    caller = row.caller if full else mask_number(row.caller)
     return {
         "row": row,
-        "caller": caller or "非通知",
+        "caller": numbers.shown(row.caller, full),
         "class_label": model.CLASS_LABELS.get(row.klass, row.klass),
         "calendar_label": model.CALENDAR_LABELS.get(row.calendar_state, row.calendar_state),
         "transfer_label": {"answered": "応答あり", "failed": "つながらず"}.get(row.transfer, ""),
@@ -50,9 +47,7 @@ def _shown(row: queries.LogRow, full: bool) -> dict[str, Any]:
 
 
 async def _page(request: web.Request, full: bool) -> web.Response:
-    session = request[VISITOR].session
-    assert session is not None
-    is_admin = session.account.role is Role.ADMINISTRATOR
+    is_admin = numbers.may_see_full(request)
     if full and not is_admin:
         raise Forbidden()
     f = filters.parse_filter(request.query)
@@ -69,14 +64,12 @@ async def _page(request: web.Request, full: bool) -> web.Response:
         options = await queries.known_options(conn, today - timedelta(days=400))
         if full:
             # Whoever sees whole numbers, and which, is on record.
-            await audit.record(
+            await numbers.audit_full_view(
                 conn,
-                session.account.login_id,
+                request,
                 "calls.view_numbers",
                 "calls",
-                None,
                 {**filters.as_query(f), "rows": min(len(rows), PAGE_SIZE)},
-                request[VISITOR].ip,
             )
     shown = [_shown(r, full) for r in rows[:PAGE_SIZE]]
     next_query = None

@@ -12,13 +12,11 @@ from datetime import datetime
 import structlog
 from aiohttp import web
 
-from ivr.log import TOKYO, mask_number
+from ivr.log import TOKYO
 from ivr.stats import model, queries
 
-from .. import audit
+from .. import numbers
 from ..db import connection
-from ..keys import VISITOR
-from ..model import Role
 from . import filters
 
 log = structlog.get_logger("ivr_admin.reports")
@@ -52,7 +50,7 @@ def row_values(r: queries.LogRow, full: bool) -> list[str]:
         _time(r.started_at),
         _time(r.ended_at),
         "" if r.seconds is None else str(r.seconds),
-        r.caller if full else mask_number(r.caller),
+        numbers.shown(r.caller, full),
         r.dialled,
         model.CALENDAR_LABELS.get(r.calendar_state, r.calendar_state),
         model.CLASS_LABELS.get(r.klass, r.klass),
@@ -67,9 +65,7 @@ def row_values(r: queries.LogRow, full: bool) -> list[str]:
 
 
 async def export_csv(request: web.Request) -> web.StreamResponse:
-    session = request[VISITOR].session
-    assert session is not None
-    full = session.account.role is Role.ADMINISTRATOR
+    full = numbers.may_see_full(request)
     f = filters.parse_filter(request.query, required=True)
     assert f.start is not None and f.end is not None
     name = f"calls_{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv"
@@ -84,14 +80,8 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     writer.writerow(HEADERS)
     async with connection(request) as conn:
         if full:
-            await audit.record(
-                conn,
-                session.account.login_id,
-                "calls.export",
-                "calls",
-                None,
-                filters.as_query(f),
-                request[VISITOR].ip,
+            await numbers.audit_full_view(
+                conn, request, "calls.export", "calls", filters.as_query(f)
             )
         await response.prepare(request)
         count = 0
