@@ -18,10 +18,10 @@ import asyncpg
 
 from ivr.calendar.model import Calendar
 from ivr.calendar.validate import check
-from ivr.store import audit
+from ivr.published import store as published
 
 CHANNEL = "calendar_published"
-_LOCK = 0xCA1E_4DA2  # serialises publishes (there may be no row to lock yet)
+VERSIONS = published.Versions("calendar_versions", CHANNEL, 0xCA1E_4DA2, "calendar")
 
 
 class StaleCalendar(Exception):
@@ -73,31 +73,20 @@ async def publish(
     Raises ``CalendarError`` (nothing saved) when it does not validate, and
     ``StaleCalendar`` when ``base_version`` is no longer the newest.
     """
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-        version, before = await current(conn)
-        if version != base_version:
-            raise StaleCalendar(version, before)
-        check(cal, now=now, previous=before)
-        body: dict[str, Any] = cal.to_dict()
-        new: int = await conn.fetchval(
-            "INSERT INTO calendar_versions (body, created_by, comment) "
-            "VALUES ($1::jsonb, $2, $3) RETURNING id",
-            json.dumps(body, ensure_ascii=False),
-            actor,
-            comment,
-        )
-        await audit.record(
-            conn,
-            actor,
-            "calendar.publish",
-            f"calendar:{new}",
-            before.to_dict() | {"version": version},
-            body | {"version": new},
-            ip=ip,
-        )
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(new))
-    return new
+    body: dict[str, Any] = cal.to_dict()
+    return await published.publish(
+        conn,
+        VERSIONS,
+        actor,
+        base_version,
+        current=lambda: current(conn),
+        stale=StaleCalendar,
+        validate=lambda before: check(cal, now=now, previous=before),
+        body=json.dumps(body, ensure_ascii=False),
+        audit_values=lambda before: (before.to_dict(), body),
+        comment=comment,
+        ip=ip,
+    )
 
 
 async def history(conn: asyncpg.Connection, limit: int = 50) -> list[CalendarVersion]:

@@ -1,6 +1,11 @@
 """One call: a task that owns the call's state, feeds events to the engine and
 carries out the engine's commands through ARI, in order.
 
+The session is the shell: prompts and timers it runs itself (its playbacks are
+:mod:`ivr.call.playback`'s bookkeeping); a capability's command it hands to that
+capability's step (:mod:`ivr.transfer.executor`, :mod:`ivr.sms.executor`) and feeds
+the result back to the engine.
+
 All ARI outcomes that mean "the caller is gone" (404, StasisEnd, hang-up
 events) become one engine event, ``CallerHungUp``, handled in ``_execute``.
 """
@@ -22,14 +27,17 @@ from ivr.ari.client import AriClient, AriError, Gone
 from ivr.calendar.facts import Facts
 from ivr.call import resume
 from ivr.call.inservice import FlowInService, ServiceFlow
+from ivr.call.playback import Playbacks
 from ivr.flow import commands as cmd
 from ivr.flow import events as fe
 from ivr.flow.engine import CallContext, CallState
 from ivr.log import TOKYO
+from ivr.sms.executor import SmsStep
 from ivr.sms.service import SmsRequester
-from ivr.store.calls import CallRecorder, CallRow, EventRow
-from ivr.transfer import dialvars, outcomes
-from ivr.transfer.service import Ticket
+from ivr.store.calls import CallRecorder
+from ivr.store.rows import CallRow, EventRow
+from ivr.transfer import outcomes
+from ivr.transfer.executor import TransferStep, result_on_return
 from ivr.transfer.watch import CallHandle
 
 if TYPE_CHECKING:
@@ -44,7 +52,6 @@ class Resync:
     and by the call's own watchdog when no event came for a while."""
 
 
-PLAYBACK_SLOTS = 4  # playbacks of one call that can overlap: the new one queued, the old stopping
 SessionEvent = ari.AriEvent | fe.TimerFired | fe.ActionResult | fe.PlaybackFinished | Resync
 
 
@@ -65,16 +72,9 @@ class CallServices:
 class _Live:
     """Mutable bookkeeping of one call's ARI side (the engine's state is separate)."""
 
-    playbacks: dict[str, str] = field(default_factory=dict)  # ARI playback id -> engine token
-    tokens: dict[str, str] = field(default_factory=dict)  # engine token -> ARI playback id
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-    started: dict[str, float] = field(default_factory=dict)  # ARI playback id -> start time
-    # Playbacks a predecessor controller left running that we stopped: their
-    # PlaybackFinished is not ours, even if our own playback reuses the id meanwhile.
-    foreign: set[str] = field(default_factory=set)
     hung_up: bool = False
     hangup_tried: bool = False  # the flow's hang-up was sent (and failed: hung_up is False)
-    dtmf_at: float | None = None
 
 
 def _now() -> datetime:
@@ -98,6 +98,7 @@ class CallSession:
         self.services = services
         self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
         self._live = _Live()
+        self._media = Playbacks(services.client, channel.id)
         self.saved = resume.saved_on(channel.variables)
         # One more epoch per takeover: revisions and event numbers keep rising.
         self.epoch = self.saved.epoch + 1 if self.saved else int(adopted)
@@ -124,14 +125,20 @@ class CallSession:
         self.left: str | None = None
         self.departing = False  # the continue to [ivr-transfer] is on its way
         self._state: CallState | None = None  # the engine's state for this step
-        self._playbacks_started = 0
         self._saved_key: tuple[str, tuple[tuple[str, str], ...], str] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._variables: Mapping[str, str] = ctx.variables  # for prompts of this step
+        # The capabilities' steps: the session asks them to act and delivers their results.
+        self._transfer = TransferStep(services.transfers, services.client)
+        self._sms = SmsStep(services.sms)
+
+    @property
+    def dialled(self) -> str:
+        return self._row.dialled
 
     def playing(self) -> tuple[str, ...]:
         """ARI ids of this call's playbacks that may still run."""
-        return tuple(self._live.playbacks)
+        return tuple(self._media.running)
 
     def deliver(self, event: SessionEvent) -> None:
         self.queue.put_nowait(event)
@@ -160,7 +167,7 @@ class CallSession:
         )
         try:
             if self.adopted:
-                await self._stop_orphan_playbacks()
+                await self._media.stop_orphans()
             if resume.listed(resume.HOLD_VAR) in self.channel.variables:
                 # The dialplan held this caller: the next wait gets its own 20 s.
                 with contextlib.suppress(AriError):
@@ -219,26 +226,13 @@ class CallSession:
                     self._row, flow_version=service.version, flow_digest=service.digest
                 )
                 digits = tuple(saved.digits)
-                result = self._transfer_result(saved, service)
+                kind = service.flow.nodes[saved.node].kind
+                result = result_on_return(saved, self.channel, kind)
                 return service.engine.resume(
                     self._context(), saved.node, saved.values, digits, result=result
                 )
             self._log.warning("resume_node_missing", node=saved.node)
         return self.service.engine.start(self._context())
-
-    def _transfer_result(self, saved: resume.Saved, service: ServiceFlow) -> str | None:
-        """The outcome of a transfer the call comes back from (the dialplan marks it on
-        the channel before it re-enters Stasis), or None: not back from a transfer, or
-        not dialled yet (a controller stopped between its save and its continue: the
-        node is simply resumed, and transfers again)."""
-        if saved.leg != resume.LEG_TRANSFER:
-            return None
-        result = outcomes.returned_with(self.channel.variables)
-        node = service.flow.nodes[saved.node]
-        if result is None or node.kind != "transfer":
-            return None
-        self._log.info("transfer_returned", node=saved.node, outcome=result)
-        return result
 
     async def _admitted(self) -> bool:
         """A new call is served unless the trunk's channel limit is reached."""
@@ -279,59 +273,24 @@ class CallSession:
         loop = asyncio.get_running_loop()
         self._watchdog = loop.call_later(self.services.watchdog_seconds, self.deliver, Resync())
 
-    def _next_playback_id(self) -> str:
-        # Ids cycle through a few per-channel names, so that a controller that adopts the
-        # call after a crash can stop what its predecessor was playing: until a running
-        # playback ends, Asterisk holds every queued command of the channel (even answer).
-        self._playbacks_started += 1
-        return f"{self.channel.id}-pb{self._playbacks_started % PLAYBACK_SLOTS}"
-
-    async def _stop_orphan_playbacks(self) -> None:
-        for slot in range(PLAYBACK_SLOTS):
-            playback_id = f"{self.channel.id}-pb{slot}"
-            with contextlib.suppress(AriError):  # Gone: nothing was playing in that slot
-                await self.services.client.stop_playback(playback_id)
-                self._live.foreign.add(playback_id)
-
     async def _resync(self) -> None:
-        """After the ARI connection came back: Asterisk does not replay the events it
-        dropped meanwhile, so ask whether our playbacks are still running; a playback
-        that ended unseen would otherwise leave the caller waiting in silence."""
-        for playback_id, token in list(self._live.playbacks.items()):
-            try:
-                await self.services.client.playback(playback_id)
-            except Gone:
-                self._log.info("playback_end_missed", token=token)
-                self.deliver(ari.PlaybackFinished(ari.Playback(playback_id, "", "", "done")))
-            except AriError as e:
-                self._log.warning("resync_failed", error=str(e))
+        """After the ARI connection came back: a playback that ended unseen would
+        otherwise leave the caller waiting in silence."""
+        for playback_id in await self._media.ended_unseen():
+            self.deliver(ari.PlaybackFinished(ari.Playback(playback_id, "", "", "done")))
 
     def _translate(self, event: SessionEvent) -> fe.Event | None:
         live = self._live
         match event:
             case ari.ChannelDtmfReceived(digit=digit):
-                live.dtmf_at = time.monotonic()
+                self._media.key_pressed()
                 return fe.DigitPressed(digit)
             case ari.PlaybackStarted(playback=pb):
-                live.started[pb.id] = time.monotonic()
-                if live.dtmf_at is not None:
-                    ms = round((live.started[pb.id] - live.dtmf_at) * 1000, 1)
-                    self._log.debug("dtmf_to_prompt", ms=ms)
-                    live.dtmf_at = None
-                return None
-            case ari.PlaybackFinished(playback=pb) if pb.id in live.foreign:
-                live.foreign.discard(pb.id)
+                self._media.started(pb)
                 return None
             case ari.PlaybackFinished(playback=pb):
-                token = live.playbacks.pop(pb.id, None)
-                began = live.started.pop(pb.id, None)
-                if began is not None:
-                    elapsed = round((time.monotonic() - began) * 1000)
-                    self._log.debug("playback_finished", token=token, ms=elapsed, state=pb.state)
-                if token is None:
-                    return None
-                live.tokens.pop(token, None)
-                return fe.PlaybackFinished(token)
+                token = self._media.finished(pb)
+                return None if token is None else fe.PlaybackFinished(token)
             case ari.StasisEnd() | ari.ChannelHangupRequest() | ari.ChannelDestroyed():
                 live.hung_up = True
                 return fe.CallerHungUp()
@@ -361,10 +320,10 @@ class CallSession:
         if self.left is None:
             self._row = replace(self._row, digits="".join(state.digits), last_node=state.node)
         if not state.finished:
-            await self._save(state)
+            await self.save_place(state)
         return outcome
 
-    async def _save(self, state: CallState, leg: str = resume.LEG_MENU) -> bool:
+    async def save_place(self, state: CallState, leg: str = resume.LEG_MENU) -> bool:
         """Keep the call's place on the channel whenever its node or values change,
         after the step's prompt is already playing (no delay for the caller).
         False when it could not be saved."""
@@ -405,37 +364,16 @@ class CallSession:
                     self.services.recorder.submit(self._row)
             case cmd.Play(token=token, prompts=prompts, variables=variables):
                 media = await self.service.prompts.media(prompts, {**self._variables, **variables})
-                playback_id = self._next_playback_id()
-                live.playbacks[playback_id] = token
-                live.tokens[token] = playback_id
-                try:
-                    await client.play(self.channel.id, playback_id, media)
-                except Gone:
-                    raise
-                except AriError as e:
-                    # A prompt that cannot play must not wedge the call: carry on as if it ended.
-                    self._log.error("play_failed", prompts=prompts, error=str(e))
-                    live.playbacks.pop(playback_id, None)
-                    live.tokens.pop(token, None)
+                playback_id = await self._media.play(token, media, prompts)
+                if playback_id is None:  # could not play: carry on as if it ended
                     self.deliver(fe.PlaybackFinished(token))
-                else:
-                    self._log.info("play", token=token, prompts=list(prompts))
-                    if self.handed_over:
-                        # Handed over while this request was on its way: the dispatcher's
-                        # stop may have come first, and the continue waits for it to end.
-                        with contextlib.suppress(AriError):
-                            await client.stop_playback(playback_id)
+                elif self.handed_over:
+                    # Handed over while this request was on its way: the dispatcher's
+                    # stop may have come first, and the continue waits for it to end.
+                    with contextlib.suppress(AriError):
+                        await client.stop_playback(playback_id)
             case cmd.StopPlayback(token=token):
-                running = live.tokens.get(token)
-                if running is not None:
-                    try:
-                        await client.stop_playback(running)
-                    except Gone:
-                        pass  # it had just finished by itself
-                    except AriError as e:
-                        # The prompt plays on to its end (the next one waits behind it):
-                        # a slower menu, not a reason to end the call.
-                        self._log.warning("stop_failed", token=token, error=str(e))
+                await self._media.stop(token)
             case cmd.StartTimer(token=token, seconds=seconds):
                 old = live.timers.pop(token, None)
                 if old is not None:
@@ -447,19 +385,16 @@ class CallSession:
                 if handle is not None:
                     handle.cancel()
             case cmd.SendSms(token=token, template=template, to=number):
-                # Durable (committed, or fsynced to the spool) before the flow says
-                # 送信を受け付けました; a refusal takes the node's route for it.
-                outcome = "unavailable"
                 node = self._state.node if self._state is not None else ""
-                if self.services.sms is not None:
-                    outcome = await self.services.sms.request(
-                        self.id, node, template, number, variables=self._variables
-                    )
-                else:
-                    self._log.warning("action_unavailable", action="SendSms")
-                self.deliver(fe.ActionResult(token, outcome))
+                self.deliver(
+                    await self._sms.run(self.id, node, token, template, number, self._variables)
+                )
             case cmd.Transfer(token=token, target=target):
-                await self._transfer(token, target)
+                result = await self._transfer.run(self, self._state, token, target)
+                if result is None:
+                    self.left = "transfer"
+                else:
+                    self.deliver(result)
             case cmd.Hangup(outcome=outcome):
                 if not live.hung_up:
                     live.hangup_tried = True
@@ -469,50 +404,22 @@ class CallSession:
                 self._record(kind, node, detail)
         return None
 
-    async def _transfer(self, token: str, target: str) -> None:
-        """Hand the caller to the dialplan's ``Dial()`` (docs/architecture.md): claim a
-        slot, put the dial values on the channel, save the call's place as ``leg:
-        transfer``, pass the record to the transfer's watch, and continue to
-        ``[ivr-transfer]``. A transfer that cannot start routes the flow at once."""
-        transfers, state = self.services.transfers, self._state
-        if transfers is None or state is None:
-            self._log.warning("action_unavailable", action="Transfer")
-            self.deliver(fe.ActionResult(token, outcomes.FAILED))
-            return
-        ticket = await transfers.begin(self.channel, state.node, target, self.id, self._row.dialled)
-        if not isinstance(ticket, Ticket):
-            self.deliver(fe.ActionResult(token, ticket.outcome))
-            return
-        try:
-            await transfers.arm(ticket)
-            if not await self._save(state, leg=resume.LEG_TRANSFER):
-                raise AriError(0, "the call's place could not be saved")
-            if self.handed_over:
-                raise AriError(0, "the controller is stopping")
-            self._row = replace(
-                self._row,
-                digits="".join(state.digits),
-                last_node=state.node,
-                rev=self._row.rev + 1,
-            )
-            self.services.recorder.submit(self._row)
-            self.departing = True  # a stopping controller leaves this call alone now
-            transfers.watch(ticket, CallHandle(self._row, self._seq))
-            await self.services.client.continue_in_dialplan(
-                self.channel.id, dialvars.CONTEXT, dialvars.EXTENSION, 1
-            )
-        except Gone:
-            self.departing = False
-            await transfers.cancel(ticket, outcomes.ABANDONED)
-            raise
-        except AriError as e:
-            self.departing = False
-            self._log.error("transfer_not_started", target=target, error=str(e))
-            await transfers.cancel(ticket, outcomes.FAILED)
-            self._saved_key = None  # the next step saves the place as a menu call again
-            self.deliver(fe.ActionResult(token, outcomes.FAILED))
-            return
-        self.left = "transfer"
+    # -- the call's side of a transfer (ivr.transfer.executor.Departing) --------
+
+    def depart(self, state: CallState) -> CallHandle:
+        self._row = replace(
+            self._row,
+            digits="".join(state.digits),
+            last_node=state.node,
+            rev=self._row.rev + 1,
+        )
+        self.services.recorder.submit(self._row)
+        self.departing = True  # a stopping controller leaves this call alone now
+        return CallHandle(self._row, self._seq)
+
+    def stay(self) -> None:
+        self.departing = False
+        self._saved_key = None  # the next step saves the place as a menu call again
 
     def _record(self, kind: str, node: str, detail: dict[str, Any]) -> None:
         self._seq += 1
@@ -523,7 +430,8 @@ class CallSession:
         self.services.recorder.submit(
             EventRow(self.id, self._seq, _now(), kind, node, {k: str(v) for k, v in detail.items()})
         )
-        self._log.info("flow_step", kind=kind, node=node, **{k: str(v) for k, v in detail.items()})
+        # One line per step at debug; the call's summary line (info) says where it went.
+        self._log.debug("flow_step", kind=kind, node=node, **{k: str(v) for k, v in detail.items()})
 
     async def _hang_up(self, attempts: int) -> bool:
         """Hang the channel up; True once it is gone. A refusal or no answer is tried
@@ -546,10 +454,8 @@ class CallSession:
         if self._live.hung_up or self.handed_over:  # gone, or the next controller's
             return
         client = self.services.client
-        for running in list(self._live.playbacks):
-            with contextlib.suppress(AriError):  # Gone: it had ended; else it plays out
-                await client.stop_playback(running)
-        playback_id = self._next_playback_id()
+        await self._media.stop_all()
+        playback_id = self._media.next_id()
         try:
             await client.play(self.channel.id, playback_id, [self.service.prompts.system("error")])
             async with asyncio.timeout(30):

@@ -26,6 +26,74 @@ class Step:
     digit: str = ""
 
 
+# -- builders of SIPp XML, shared with the city phone of the transfer tests -------
+
+# The far end hangs up: answer its BYE.
+AWAIT_BYE = """<recv request="BYE"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>"""
+
+
+def send_bye(from_: str, to: str, call_id: str = "Call-ID: [call_id]", contact: str = "") -> str:
+    """Hang up ourselves: a BYE with these From/To, Call-ID (and Contact) lines.
+    A UAS ends a dialog it did not start: it names the call with ``[last_Call-ID:]``."""
+    contact_line = f"Contact: {contact}\n" if contact else ""
+    return f"""<send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: {from_}
+To: {to}
+{call_id}
+CSeq: 2 BYE
+{contact_line}Max-Forwards: 70
+Content-Length: 0
+
+]]></send>"""
+
+
+def sdp(owner: str, dtmf: bool) -> str:
+    """An audio offer or answer in PCMU; ``dtmf``: with RFC 4733 key presses."""
+    if dtmf:
+        media = """m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv"""
+    else:
+        media = """m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000"""
+    return f"""v=0
+o={owner} 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+{media}"""
+
+
+def wrap(name: str, body: str) -> str:
+    """The scenario document around ``body``."""
+    return f"""<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="{name}">
+{body}
+</scenario>
+"""
+
+
+def sipp_binary() -> str:
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise RuntimeError("sipp not found: run scripts/install-system.sh (Debian sip-tester)")
+    return sipp
+
+
 def scenario(
     caller: str,
     steps: list[Step],
@@ -51,58 +119,32 @@ def scenario(
                 f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>'
                 f'<pause milliseconds="{DTMF_MS}"/>'
             )
+    me = f"<sip:{caller}@[local_ip]:[local_port]>"
+    tag = ";tag=[pid]SIPpTag00[call_number]"
+    service = "<sip:[service]@[remote_ip]:[remote_port]>"
     if end == "caller_bye":
         ending = f"""<pause milliseconds="{tail_ms}"/>
-<send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
+{send_bye(me + tag, service + "[peer_tag_param]")}
 <recv response="200" crlf="true"/>"""
     else:
-        ending = """<recv request="BYE"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"""
+        ending = AWAIT_BYE
     # 184: the carrier passes the number but asks for it not to be shown (RFC 3323/3325).
     privacy = f"\nP-Asserted-Identity: <sip:{caller}@[local_ip]>\nPrivacy: id" if withheld else ""
-    return f"""<?xml version="1.0" encoding="UTF-8" ?>
-<scenario name="ivr test caller">
-<send retrans="500"><![CDATA[
+    return wrap(
+        "ivr test caller",
+        f"""<send retrans="500"><![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
+From: {me}{tag}
+To: {service}
 Call-ID: [call_id]
 CSeq: 1 INVITE
-Contact: <sip:{caller}@[local_ip]:[local_port]>
+Contact: {me}
 Max-Forwards: 70{privacy}
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=caller 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
+{sdp("caller", dtmf=True)}
 ]]></send>
 <recv response="100" optional="true"/>
 <recv response="180" optional="true"/>
@@ -111,20 +153,19 @@ a=sendrecv
 <send><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+From: {me}{tag}
+To: {service}[peer_tag_param]
 Call-ID: [call_id]
 CSeq: 1 ACK
-Contact: <sip:{caller}@[local_ip]:[local_port]>
+Contact: {me}
 Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
 {chr(10).join(actions)}
 {ending}
-<ResponseTimeRepartition value="100, 500, 1000"/>
-</scenario>
-"""
+<ResponseTimeRepartition value="100, 500, 1000"/>""",
+    )
 
 
 @dataclass
@@ -148,9 +189,7 @@ async def place_call(
     withheld: bool = False,
 ) -> CallResult:
     """Run one SIPp call to 127.0.0.1:``sip_port``; returns SIPp's exit code and output."""
-    sipp = shutil.which("sipp")
-    if sipp is None:
-        raise RuntimeError("sipp not found: run scripts/install-system.sh (Debian sip-tester)")
+    sipp = sipp_binary()
     with tempfile.TemporaryDirectory(prefix="ivr-sipp-") as tmp:
         scen = Path(tmp) / "caller.xml"
         scen.write_text(scenario(caller, steps, Path(tmp), end, tail_ms, withheld))

@@ -286,36 +286,12 @@ def _sms(node_id: str, f: Fields, known: Known) -> SmsNode:
         next=_target(f, "next", known),
         on_failure=_target(f, "on_failure", known),
         to=to,
-        on=_sms_routes(f, known),
+        # Refusals not listed go to on_failure.
+        on=_outcome_routes(
+            f, known, SMS_FAILURES, "an SMS refusal outcome", "an accepted SMS goes to 'next'"
+        ),
         line=f.line,
     )
-
-
-def _sms_routes(f: Fields, known: Known) -> dict[str, str]:
-    """``on:`` — a refusal outcome → node; outcomes not listed go to ``on_failure``."""
-    routes: dict[str, str] = {}
-    omap = f.mapping("on")
-    if omap is None:
-        return routes
-    for dup in omap.duplicates:
-        f.report(
-            "duplicate_key",
-            f"outcome '{dup.key}' is given twice in on (first on line {dup.first_line})",
-            dup.line,
-        )
-    for outcome, entry in omap.entries.items():
-        if outcome not in SMS_FAILURES:
-            f.report(
-                "bad_value",
-                f"'{outcome}' is not an SMS refusal outcome (one of: {', '.join(SMS_FAILURES)}; "
-                "an accepted SMS goes to 'next')",
-                entry.key_line,
-            )
-            continue
-        target = f.ref_value(f"on.{outcome}", entry.value, known.nodes, "node")
-        if target is not None:
-            routes[outcome] = target
-    return routes
 
 
 def _transfer(node_id: str, f: Fields, known: Known) -> TransferNode:
@@ -324,13 +300,20 @@ def _transfer(node_id: str, f: Fields, known: Known) -> TransferNode:
         target=f.name("target", required=True),
         fallback=_target(f, "fallback", known),
         prompts=f.prompt_list("prompt", known.prompts) or (),
-        on=_transfer_routes(f, known),
+        # Outcomes that did not connect and are not listed go to fallback.
+        on=_outcome_routes(
+            f, known, TRANSFER_FAILURES, "a transfer outcome", "an answered transfer ends the flow"
+        ),
         line=f.line,
     )
 
 
-def _transfer_routes(f: Fields, known: Known) -> dict[str, str]:
-    """``on:`` — an outcome that did not connect → node; others go to ``fallback``."""
+def _outcome_routes(
+    f: Fields, known: Known, outcomes: Collection[str], noun: str, note: str
+) -> dict[str, str]:
+    """``on:`` — an outcome of the node's action (``sms``, ``transfer``) → node.
+    ``outcomes``: those it may route on; ``noun`` and ``note`` word the issue for
+    any other."""
     routes: dict[str, str] = {}
     omap = f.mapping("on")
     if omap is None:
@@ -342,11 +325,10 @@ def _transfer_routes(f: Fields, known: Known) -> dict[str, str]:
             dup.line,
         )
     for outcome, entry in omap.entries.items():
-        if outcome not in TRANSFER_FAILURES:
+        if outcome not in outcomes:
             f.report(
                 "bad_value",
-                f"'{outcome}' is not a transfer outcome (one of: {', '.join(TRANSFER_FAILURES)}; "
-                "an answered transfer ends the flow)",
+                f"'{outcome}' is not {noun} (one of: {', '.join(outcomes)}; {note})",
                 entry.key_line,
             )
             continue

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
+from ivr.published import store as published
 from ivr.sms.defaults import default_templates
 from ivr.sms.templates import Issue, Rules, TemplateSet, check
-from ivr.store import audit
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 CHANNEL = "sms_templates_published"
-_LOCK = 0x5E5_7E3A  # serialises publishes (there may be no row to lock yet)
+VERSIONS = published.Versions("sms_template_versions", CHANNEL, 0x5E5_7E3A, "sms_templates")
 
 
 class StaleTemplates(Exception):
@@ -85,38 +85,29 @@ async def publish(
     Raises ``TemplatesRefused`` (nothing saved) when a rule is broken, and
     ``StaleTemplates`` when ``base_version`` is no longer the newest.
     """
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-        version, before = await current(conn, rules)
-        if version != base_version:
-            raise StaleTemplates(version, before)
+
+    def validate(_before: TemplateSet) -> None:
         issues = check(templates, rules)
         if issues:
             raise TemplatesRefused(issues)
-        body: dict[str, Any] = templates.to_dict()
-        new: int = await conn.fetchval(
-            "INSERT INTO sms_template_versions (body, created_by, comment) "
-            "VALUES ($1::jsonb, $2, $3) RETURNING id",
-            templates.to_json(),
-            actor,
-            comment,
-        )
-        changed = sorted(
-            n
-            for n in {*before.templates, *templates.templates}
-            if before.templates.get(n) != templates.templates.get(n)
-        )
-        await audit.record(
-            conn,
-            actor,
-            "sms_templates.publish",
-            f"sms_templates:{new}",
-            {"version": version, "templates": {n: before.templates.get(n) for n in changed}},
-            {"version": new, "templates": {n: body["templates"].get(n) for n in changed}},
-            ip=ip,
-        )
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(new))
-    return new
+
+    def audit_values(before: TemplateSet) -> tuple[dict[str, Any], dict[str, Any]]:
+        old, new = published.changes(before.templates, templates.to_dict()["templates"])
+        return {"templates": old}, {"templates": new}
+
+    return await published.publish(
+        conn,
+        VERSIONS,
+        actor,
+        base_version,
+        current=lambda: current(conn, rules),
+        stale=StaleTemplates,
+        validate=validate,
+        body=templates.to_json(),
+        audit_values=audit_values,
+        comment=comment,
+        ip=ip,
+    )
 
 
 async def history(conn: Conn, limit: int = 50) -> list[TemplateVersion]:

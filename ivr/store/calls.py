@@ -23,74 +23,35 @@ import contextlib
 import json
 import random
 import time
-import uuid
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import structlog
 
 from ivr.store import spool
 
+# The row types and their serialisation live in ivr.store.rows; these names stay
+# importable from here.
+from ivr.store.rows import CallRow, EventRow, Record, from_json, to_json
+from ivr.store.rows import execute as _execute
+
+__all__ = [
+    "CallRecorder",
+    "CallRow",
+    "EventRow",
+    "Record",
+    "from_json",
+    "read_spool_file",
+    "refused",
+    "to_json",
+    "write_one",
+]
+
 log = structlog.get_logger("ivr.store")
 
 _BATCH = 500
 
-
-@dataclass(frozen=True)
-class CallRow:
-    """A snapshot of a call; a snapshot replaces a stored one of the same id unless that
-    one has a higher ``rev`` (so a late replay of an older snapshot changes nothing)."""
-
-    id: uuid.UUID
-    channel_id: str
-    caller: str
-    dialled: str
-    started_at: datetime
-    answered_at: datetime | None = None
-    ended_at: datetime | None = None
-    digits: str = ""
-    path: tuple[str, ...] = ()
-    last_node: str | None = None
-    outcome: str | None = None
-    flow_version: int | None = None
-    rev: int = 0
-    flow_digest: str = ""
-    note: str = ""  # why the writer cleared a reference (stored as record_note)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    call_id: uuid.UUID
-    seq: int
-    at: datetime
-    kind: str
-    node: str
-    detail: dict[str, str] = field(default_factory=dict)
-
-
-Record = CallRow | EventRow
-
-_UPSERT_CALL = """
-INSERT INTO calls (id, channel_id, caller, dialled, started_at, answered_at, ended_at,
-                   digits, path, last_node, outcome, flow_version, rev, flow_digest, record_note)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-ON CONFLICT (id) DO UPDATE SET
-    answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at, digits = EXCLUDED.digits,
-    path = EXCLUDED.path, last_node = EXCLUDED.last_node, outcome = EXCLUDED.outcome,
-    flow_version = EXCLUDED.flow_version, rev = EXCLUDED.rev,
-    flow_digest = EXCLUDED.flow_digest, record_note = EXCLUDED.record_note
-WHERE calls.rev <= EXCLUDED.rev
-"""
-_INSERT_EVENT = """
-INSERT INTO call_events (call_id, seq, at, kind, node, detail)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING
-"""
-
-
-_TYPES: dict[type, str] = {CallRow: "call", EventRow: "event"}
 
 # Connection trouble, an unmigrated schema, a busy or restarting server: retry later.
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -111,42 +72,6 @@ def refused(e: BaseException) -> bool:
     """The database (or asyncpg, for a value it cannot encode) refuses this data for good."""
     client_side = isinstance(e, asyncpg.InterfaceError) and isinstance(e, ValueError)
     return client_side or (isinstance(e, asyncpg.PostgresError) and not isinstance(e, _TRANSIENT))
-
-
-def to_json(rec: Record, **extra: str) -> str:
-    d = asdict(rec)
-    d["type"] = _TYPES[type(rec)]
-    return json.dumps(d | extra, default=str, ensure_ascii=False)
-
-
-def from_json(line: str) -> Record:
-    d: dict[str, Any] = json.loads(line)
-    kind = d.pop("type")
-    d.pop("error", None)  # dead letters carry the reason; they can be fed back as they are
-    for key in ("started_at", "answered_at", "ended_at", "at"):
-        if d.get(key):
-            d[key] = datetime.fromisoformat(d[key])
-    if kind == "call":
-        d["id"] = uuid.UUID(d["id"])
-        d["path"] = tuple(d["path"])
-        return CallRow(**d)
-    if kind != "event":
-        raise ValueError(f"unknown record type {kind!r}")
-    d["call_id"] = uuid.UUID(d["call_id"])
-    return EventRow(**d)
-
-
-async def _execute(conn: asyncpg.Connection, rec: Record) -> None:
-    if isinstance(rec, CallRow):
-        await conn.execute(
-            _UPSERT_CALL,
-            *(rec.id, rec.channel_id, rec.caller, rec.dialled, rec.started_at, rec.answered_at),
-            *(rec.ended_at, rec.digits, list(rec.path), rec.last_node, rec.outcome),
-            *(rec.flow_version, rec.rev, rec.flow_digest, rec.note),
-        )
-    else:
-        detail = json.dumps(rec.detail, ensure_ascii=False)
-        await conn.execute(_INSERT_EVENT, rec.call_id, rec.seq, rec.at, rec.kind, rec.node, detail)
 
 
 def read_spool_file(path: Path) -> tuple[list[list[Record]], list[str]]:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
 from ivr.config import TransferSettings
-from ivr.store import audit
+from ivr.published import store as published
 from ivr.transfer.model import Issue, Target, TargetSet, check
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 CHANNEL = "transfer_targets_published"
-_LOCK = 0x7A_F3E5  # serialises publishes (there may be no row to lock yet)
+VERSIONS = published.Versions("transfer_target_versions", CHANNEL, 0x7A_F3E5, "transfer_targets")
 
 
 class StaleTargets(Exception):
@@ -103,35 +103,32 @@ async def publish(
     Raises ``TargetsRefused`` (nothing saved) when a rule is broken, and
     ``StaleTargets`` when ``base_version`` is no longer the newest.
     """
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-        version, before = await current(conn, configured(settings))
-        if version != base_version:
-            raise StaleTargets(version, before)
+
+    def validate(_before: TargetSet) -> None:
         issues = check(targets, settings.endpoints)
         if issues:
             raise TargetsRefused(issues)
-        new: int = await conn.fetchval(
-            "INSERT INTO transfer_target_versions (body, created_by, comment) "
-            "VALUES ($1::jsonb, $2, $3) RETURNING id",
-            targets.to_json(),
-            actor,
-            comment,
+
+    def audit_values(before: TargetSet) -> tuple[dict[str, Any], dict[str, Any]]:
+        old, new = published.changes(
+            {t.name: t.to_dict() for t in before.targets},
+            {t.name: t.to_dict() for t in targets.targets},
         )
-        old = {t.name: t.to_dict() for t in before.targets}
-        now = {t.name: t.to_dict() for t in targets.targets}
-        changed = sorted(n for n in {*old, *now} if old.get(n) != now.get(n))
-        await audit.record(
-            conn,
-            actor,
-            "transfer_targets.publish",
-            f"transfer_targets:{new}",
-            {"version": version, "targets": {n: old.get(n) for n in changed}},
-            {"version": new, "targets": {n: now.get(n) for n in changed}},
-            ip=ip,
-        )
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(new))
-    return new
+        return {"targets": old}, {"targets": new}
+
+    return await published.publish(
+        conn,
+        VERSIONS,
+        actor,
+        base_version,
+        current=lambda: current(conn, configured(settings)),
+        stale=StaleTargets,
+        validate=validate,
+        body=targets.to_json(),
+        audit_values=audit_values,
+        comment=comment,
+        ip=ip,
+    )
 
 
 async def history(conn: Conn, limit: int = 50) -> list[TargetsVersion]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.dev import sipp
 from ivr.dev.postgres import free_port
 
 _HEAD = """[last_Via:]
@@ -42,42 +42,23 @@ _RECV_INVITE = """<recv request="INVITE" crlf="true" rrs="true">
 
 
 def _scenario(name: str, body: str) -> str:
-    return f"""<?xml version="1.0" encoding="UTF-8" ?>
-<scenario name="city phone: {name}">
-{body}
-</scenario>
-"""
+    return sipp.wrap(f"city phone: {name}", body)
 
 
 def answer(hold_ms: int = 3000, ring_ms: int = 800, hang_up: bool = True) -> str:
     """Ring, answer, talk ``hold_ms``; then hang up (``hang_up``) or wait for the BYE."""
     if hang_up:
+        bye = sipp.send_bye(
+            "<[$2]>;tag=[pid]SIPpTag01[call_number]",
+            "[$1]",
+            call_id="[last_Call-ID:]",
+            contact="<sip:[local_ip]:[local_port]>",
+        )
         ending = f"""<pause milliseconds="{hold_ms}"/>
-<send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <[$2]>;tag=[pid]SIPpTag01[call_number]
-To: [$1]
-[last_Call-ID:]
-CSeq: 2 BYE
-Contact: <sip:[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
+{bye}
 <recv response="200"/>"""
     else:
-        ending = """<recv request="BYE"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"""
+        ending = sipp.AWAIT_BYE
     return _scenario(
         "answers",
         f"""{_RECV_INVITE}
@@ -90,13 +71,7 @@ Contact: <sip:[local_ip]:[local_port];transport=[transport]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=city 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
+{sipp.sdp("city", dtmf=False)}
 ]]></send>
 <recv request="ACK" crlf="true"/>
 {ending}""",
@@ -155,14 +130,11 @@ class CityPhone:
 
     @classmethod
     async def start(cls, port: int, scenario: str, workdir: Path, calls: int = 1) -> CityPhone:
-        sipp = shutil.which("sipp")
-        if sipp is None:
-            raise RuntimeError("sipp not found: run scripts/install-system.sh (Debian sip-tester)")
         workdir.mkdir(parents=True, exist_ok=True)
         scen = workdir / "city.xml"
         scen.write_text(scenario)
         proc = await asyncio.create_subprocess_exec(
-            sipp,
+            sipp.sipp_binary(),
             "-sf", str(scen),
             "-i", "127.0.0.1",
             "-p", str(port),

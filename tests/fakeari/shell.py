@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -81,6 +81,14 @@ def prompt_of(media_uri: str) -> str:
 def played(req: Request) -> tuple[str, ...]:
     """The prompts one ``POST /channels/{id}/play/{playbackId}`` asked for."""
     return tuple(prompt_of(m) for m in (req.param("media") or "").split(",") if m)
+
+
+LogLine = TypeVar("LogLine", bound=Mapping[str, Any])
+
+
+def events(logs: Sequence[LogLine], name: str) -> list[LogLine]:
+    """The lines of ``capture_logs()`` that log ``name``, in order."""
+    return [e for e in logs if e["event"] == name]
 
 
 class KeptRecorder(CallRecorder):

@@ -12,33 +12,10 @@ import pytest
 import structlog
 
 from ivr.call.prompts import PromptResolver
+from tests.fakeari.flows import menu_flow
 from tests.fakeari.shell import played, running_shell
 
-FLOW = """\
-version: 1
-name: shell test
-start: hello
-settings:
-  pause_after_input: 0
-  menu_timeout: 1
-  max_retries: 1
-prompts:
-  hello: {text: お電話ありがとうございます。, file: hello.wav}
-  menu: {text: 案内は1を、終了は9を押してください。, file: menu.wav}
-  info: {text: ご案内します。, file: info.wav}
-  invalid: {text: その番号はご利用いただけません。, file: invalid.wav}
-  timeout: {text: 入力が確認できませんでした。, file: timeout.wav}
-  bye: {text: お電話ありがとうございました。, file: bye.wav}
-nodes:
-  hello: {type: play, prompt: hello, next: menu, interruptible: false}
-  menu:
-    type: menu
-    prompt: menu
-    choices: {"1": info, "9": bye}
-    on_exhausted: bye
-  info: {type: play, prompt: info, next: bye}
-  bye: {type: hangup, prompt: bye, outcome: completed}
-"""
+FLOW = menu_flow("shell test", menu_timeout=1)
 
 MENU = "sound:/snd/uploads/menu"
 INFO = "sound:/snd/uploads/info"

@@ -5,9 +5,7 @@ node in its own record (``ivr/call/resume.py``, ``asterisk-conf/extensions.conf`
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
@@ -15,42 +13,15 @@ import structlog
 from ivr.call import resume
 from tests.fakeari import FakeAri
 from tests.fakeari import model as m
-from tests.fakeari.shell import running_shell
+from tests.fakeari.flows import menu_flow
+from tests.fakeari.shell import events, running_shell
 
-FLOW = """\
-version: 1
-name: shell lifecycle test
-start: hello
-settings:
-  pause_after_input: 0
-  menu_timeout: 5
-  max_retries: 1
-prompts:
-  hello: {text: お電話ありがとうございます。, file: hello.wav}
-  menu: {text: 案内は1を、終了は9を押してください。, file: menu.wav}
-  info: {text: ご案内します。, file: info.wav}
-  invalid: {text: その番号はご利用いただけません。, file: invalid.wav}
-  timeout: {text: 入力が確認できませんでした。, file: timeout.wav}
-  bye: {text: お電話ありがとうございました。, file: bye.wav}
-nodes:
-  hello: {type: play, prompt: hello, next: menu, interruptible: false}
-  menu:
-    type: menu
-    prompt: menu
-    choices: {"1": info, "9": bye}
-    on_exhausted: bye
-  info: {type: play, prompt: info, next: bye}
-  bye: {type: hangup, prompt: bye, outcome: completed}
-"""
+FLOW = menu_flow("shell lifecycle test")
 
 HELLO = "sound:/snd/uploads/hello"
 MENU = "sound:/snd/uploads/menu"
 STATE = "SHARED(IVR_STATE)"
 HOLD_UNTIL = "SHARED(IVR_HOLD_UNTIL)"
-
-
-def events(logs: Sequence[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:
-    return [e for e in logs if e["event"] == name]
 
 
 @pytest.mark.parametrize("during", ["hello", "menu"])

@@ -8,40 +8,21 @@ import asyncio
 import itertools
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
 
 from ivr.ari import connection as ari_connection
 from tests.fakeari import FakeAri
-from tests.fakeari.shell import running_shell
+from tests.fakeari.flows import menu_flow
+from tests.fakeari.shell import events, running_shell
 
-FLOW = """\
-version: 1
-name: shell reconnect test
-start: hello
-settings:
-  pause_after_input: 0
-  menu_timeout: 5
-  max_retries: 1
-prompts:
-  hello: {text: お電話ありがとうございます。, file: hello.wav}
-  menu: {text: 案内は1を押してください。, file: menu.wav}
-  info: {text: ご案内します。, file: info.wav}
-  invalid: {text: その番号はご利用いただけません。, file: invalid.wav}
-  timeout: {text: 入力が確認できませんでした。, file: timeout.wav}
-  bye: {text: お電話ありがとうございました。, file: bye.wav}
-nodes:
-  hello: {type: play, prompt: hello, next: menu, interruptible: false}
-  menu:
-    type: menu
-    prompt: menu
-    choices: {"1": info}
-    on_exhausted: bye
-  info: {type: play, prompt: info, next: bye}
-  bye: {type: hangup, prompt: bye}
-"""
+FLOW = menu_flow(
+    "shell reconnect test",
+    menu_text="案内は1を押してください。",
+    choices='{"1": info}',
+    outcome=None,
+)
 
 HELLO = "sound:/snd/uploads/hello"
 MENU = "sound:/snd/uploads/menu"
@@ -65,10 +46,6 @@ def assert_backoff(times: list[float], start: float = BACKOFF[0]) -> None:
         assert gap >= expected * 0.9, (gaps(times), expected)
         assert gap < expected + 0.5, (gaps(times), expected)  # nor stuck
         expected = min(expected * 2, BACKOFF[1])
-
-
-def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [e for e in logs if e["event"] == name]
 
 
 @pytest.mark.usefixtures("jitter_at_most")

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import MutableMapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -27,28 +25,21 @@ from ivr.transfer.model import Target, TargetSet
 from ivr.transfer.watch import Attempt
 from tests.fakeari import CityPhone, FakeAri
 from tests.fakeari import model as m
-from tests.fakeari.shell import Shell, running_shell
+from tests.fakeari.flows import RETRY_PROMPTS, shell_flow
+from tests.fakeari.shell import Shell, events, running_shell
 
-FLOW = """\
-version: 1
-name: shell transfer test
-start: hello
-settings:
-  pause_after_input: 0
-  menu_timeout: 5
-  max_retries: 1
-prompts:
-  hello: {text: お電話ありがとうございます。, file: hello.wav}
-  menu: {text: 職員とのお話は0を押してください。, file: menu.wav}
-  connecting: {text: 担当の職員におつなぎします。, file: connecting.wav}
-  busy: {text: ただいま担当の電話がふさがっております。, file: busy.wav}
-  no_answer: {text: ただいま担当の職員が電話に出られません。, file: no_answer.wav}
-  crowded: {text: ただいま大変混み合っております。, file: crowded.wav}
-  sorry: {text: おつなぎできませんでした。, file: sorry.wav}
-  invalid: {text: その番号はご利用いただけません。, file: invalid.wav}
-  timeout: {text: 入力が確認できませんでした。, file: timeout.wav}
-  bye: {text: お電話ありがとうございました。, file: bye.wav}
-nodes:
+FLOW = shell_flow(
+    "shell transfer test",
+    {
+        "menu": "職員とのお話は0を押してください。",
+        "connecting": "担当の職員におつなぎします。",
+        "busy": "ただいま担当の電話がふさがっております。",
+        "no_answer": "ただいま担当の職員が電話に出られません。",
+        "crowded": "ただいま大変混み合っております。",
+        "sorry": "おつなぎできませんでした。",
+        **RETRY_PROMPTS,
+    },
+    """\
   hello: {type: play, prompt: hello, next: menu, interruptible: false}
   menu:
     type: menu
@@ -66,16 +57,13 @@ nodes:
   crowded: {type: play, prompt: crowded, next: bye}
   sorry: {type: play, prompt: sorry, next: bye}
   bye: {type: hangup, prompt: bye}
-"""
+""",
+)
 
 KOKUHO = Target("kokuho", "0312345678", label="国保課", max_calls=2, ring_seconds=20)
 TARGETS = TargetSet((KOKUHO,))
 SETTINGS = TransferSettings(db_timeout=0.5)
 STATE = "SHARED(IVR_STATE)"
-
-
-def events(logs: Sequence[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:
-    return [e for e in logs if e["event"] == name]
 
 
 async def _to_staff(sh: Shell, caller: str = "09012345678") -> str:
