@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DIGITS ?= 1
 
-.PHONY: run test call deps system asterisk venv lint unit e2e admin clean bench migrate lock audit backup restore
+.PHONY: run test call deps system asterisk venv lint unit e2e admin clean bench migrate lock audit backup restore images test-deploy
 
 run: deps ## Start PostgreSQL (configured or private), Asterisk and the controller
 	$(BIN)/python -m ivr.dev.run
@@ -62,6 +62,12 @@ backup: venv ## Encrypted pg_dump (+ IVR_BACKUP_FILES), copied off the host, pru
 restore: venv ## make restore FILE=...dump.age [REPLACE=yes]: decrypt, pg_restore, migrate
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/myna-ivr-....dump.age [REPLACE=yes]" >&2; exit 2; }
 	$(BIN)/python -m ivr.dev.backup restore "$(FILE)" $(if $(filter yes,$(REPLACE)),--replace)
+
+images: venv ## Build the docker-compose images from Debian packages (.env; docs/operations.md "Deploy")
+	bash scripts/build-images.sh
+
+test-deploy: system venv ## Build and run the docker-compose stack: a real call, TLS login, restart (CI step 2; root)
+	IVR_DEPLOY_TEST=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/deploy
 
 migrate: venv
 	$(BIN)/python -m ivr migrate
