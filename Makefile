@@ -12,7 +12,7 @@ run: deps ## Start PostgreSQL (configured or private), Asterisk and the controll
 	$(BIN)/python -m ivr.dev.run
 
 test: deps lint audit ## Lint, dependency audit, then unit, admin-site and end-to-end tests
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 tests
 
 call: ## Place a real SIPp test call into the running system: make call DIGITS="1"
 	$(BIN)/python -m ivr.dev.call --digits "$(DIGITS)"

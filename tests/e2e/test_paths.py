@@ -129,7 +129,9 @@ def test_mobile_number_keyed_with_hash_and_confirmed(
     assert not any(TYPED in p.name for p in (library.sounds_dir / "tts").iterdir())
     # SMS sending arrives with its own issue: until then the flow's failure path runs.
     assert "send_registration" in w.row["path"] and "sms_failed" in w.row["path"]
-    assert w.row["digits"].startswith("11" + TYPED)
+    # The record keeps that a number was keyed, not the number (docs/personal-data.md).
+    assert w.row["digits"].startswith("11" + "N" * len(TYPED) + "#")
+    assert TYPED not in w.row["digits"]
 
 
 def test_silence_times_out_then_ends_gracefully(walks: dict[str, Walk]) -> None:
