@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the deployment's four images (docker-compose.yml): the application, Asterisk 22,
-# PostgreSQL and the TLS proxy, all from Debian packages. `make images` runs it.
+# Builds the deployment's five images (docker-compose.yml): the application, Asterisk 22,
+# PostgreSQL, the TLS proxy and, for the compose profile "monitoring", Prometheus with
+# Alertmanager, all from Debian packages. `make images` runs it.
 #
 #   1. a Docker engine (scripts/docker-engine.sh: installs docker.io/docker-compose and
 #      starts dockerd by hand if needed);
@@ -8,7 +9,7 @@
 #      reachable) and they are missing, scripts/build-base-image.sh makes them;
 #   3. the locked wheels downloaded on the host into var/wheels/ (pip inside a build
 #      may not reach or trust the index); the image installs exactly those;
-#   4. docker-compose build.
+#   4. docker-compose build (the profile "monitoring" included: its image is built too).
 #
 # Settings from IVR_ENV_FILE (default .env); the project name from COMPOSE_PROJECT_NAME.
 set -euo pipefail
@@ -47,5 +48,5 @@ for pkg in $(grep -E '^[A-Za-z0-9_.-]+==' requirements.lock | cut -d= -f1); do
 done
 
 echo "build-images: docker-compose build" >&2
-docker-compose --env-file "$ENV_FILE" build ${IVR_BUILD_FLAGS:-}
+docker-compose --env-file "$ENV_FILE" --profile monitoring build ${IVR_BUILD_FLAGS:-}
 echo "build-images: done: $("$DOCKER" images --format '{{.Repository}}:{{.Tag}}' | grep -E '^myna-ivr' | tr '\n' ' ')" >&2

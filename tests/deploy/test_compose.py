@@ -2,8 +2,10 @@
 step): the images from Debian packages, ``docker-compose up``, every service healthy, a
 real SIPp call through the containerised Asterisk recorded in the containerised
 PostgreSQL, an administrator's login through the TLS proxy, and a killed controller
-restarted by its restart policy with calls working again. ``docker-compose down -v``
-afterwards, whatever happened.
+restarted by its restart policy with calls working again. Then the compose profiles:
+``monitoring`` (Prometheus scraping the controller, Alertmanager mailing an alert to an
+SMTP inbox run by the test) and ``backup`` (one run writing an encrypted dump to the
+off-host target). ``docker-compose down -v`` afterwards, whatever happened.
 
 Needs root (it installs docker.io / docker-compose and starts dockerd when missing).
 Everything listens on loopback, on ports picked free at the start, beside the test
@@ -31,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -46,6 +49,8 @@ CALLER = "09012345678"
 DIALLED = "0501234567"
 SERVICES = ("db", "asterisk", "controller", "admin", "proxy")  # long-running, health-checked
 ONE_SHOTS = ("asterisk-config", "prompts", "migrate")
+PROFILES = ("--profile", "monitoring", "--profile", "backup")  # so that down removes them too
+APP_UID = 10001  # the application image's user (the backup service writes as it)
 ADMIN_LOGIN = "deploykanri"
 
 pytestmark = pytest.mark.timeout(3600)
@@ -193,7 +198,9 @@ def _wait_healthy(stack: Stack, services: tuple[str, ...], timeout: float) -> No
 
 
 def _cleanup(stack: Stack, remove_images: bool) -> None:
-    stack.compose("down", "-v", "--remove-orphans", "--timeout", "20", timeout=300, check=False)
+    stack.compose(
+        *PROFILES, "down", "-v", "--remove-orphans", "--timeout", "20", timeout=300, check=False
+    )
     if remove_images:
         images = stack.docker_cmd(
             "images", "-q", "--filter", "reference=myna-ivr*:" + TAG, check=False
@@ -220,6 +227,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work.chmod(0o755)
     cert = _self_signed(work / "certs", "localhost")
     pg_password = secrets.token_urlsafe(24)
+    # The backup service's test key (age), its local and "off-host" folders.
+    if shutil.which("age-keygen") is None:
+        pytest.fail("age missing: run scripts/install-system.sh (Debian age)")
+    _run(["age-keygen", "-o", str(work / "backup.key")], 60, "age-keygen")
+    recipient = _run(["age-keygen", "-y", str(work / "backup.key")], 60, "age-keygen -y").strip()
+    for name in ("backups", "offsite"):
+        (work / name).mkdir(mode=0o700)
+        os.chown(work / name, APP_UID, APP_UID)
     # Where no registry is reachable (these machines) the base images are made locally;
     # IVR_DEPLOY_BASE=public builds from debian:bookworm-slim / debian:sid-slim instead.
     local_base = os.environ.get("IVR_DEPLOY_BASE", "local") != "public"
@@ -261,6 +276,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "IVR_ADMIN_ALLOWLIST": "127.0.0.1/32 ::1/128",
                 "IVR_TLS_CERT_DIR": str(cert.parent),
                 "IVR_RETENTION_KEY": secrets.token_urlsafe(24),
+                # Profile monitoring: mail to the test's inbox (test_monitoring_...).
+                "IVR_PROMETHEUS_PORT": str(_free_port()),
+                "IVR_ALERTMANAGER_PORT": str(_free_port()),
+                "IVR_ALERT_SMTP_HOST": f"127.0.0.1:{_free_port()}",
+                "IVR_ALERT_SMTP_TLS": "false",
+                "IVR_ALERT_EMAIL_FROM": "ivr-alerts@deploytest.invalid",
+                "IVR_ALERT_EMAIL_TO": "operators@deploytest.invalid",
+                # Profile backup.
+                "IVR_BACKUP_RECIPIENT": recipient,
+                "IVR_BACKUP_DIR": str(work / "backups"),
+                "IVR_BACKUP_TARGET": str(work / "offsite"),
+                "IVR_BACKUP_KEEP": "3",
             }
         )
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
@@ -270,7 +297,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(work, env_file, docker, env, cert)
     remove_images = os.environ.get("IVR_DEPLOY_REMOVE_IMAGES") == "1"
     # A previous run killed half-way may have left its project behind.
-    s.compose("down", "-v", "--remove-orphans", timeout=300, check=False)
+    s.compose(*PROFILES, "down", "-v", "--remove-orphans", timeout=300, check=False)
     try:
         log("building the images (base images, wheels, docker-compose build) ...")
         t = time.monotonic()
@@ -430,3 +457,115 @@ async def test_killed_controller_is_restarted_and_calls_work(stack: Stack) -> No
     _wait_healthy(stack, ("controller",), timeout=300)
     log("controller restarted and healthy again")
     await _call_recorded(stack, "call after the restart")
+
+
+class _Inbox:
+    """A minimal SMTP server on loopback keeping every message (the city's SMTP server)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 inbox.test ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                writer.write(b"250-inbox.test\r\n250 8BITMIME\r\n")
+            elif verb == "DATA":
+                writer.write(b"354 go ahead\r\n")
+                await writer.drain()
+                body = []
+                while (chunk := await reader.readline()) not in (b".\r\n", b""):
+                    body.append(chunk.decode(errors="replace"))
+                self.messages.append("".join(body))
+                writer.write(b"250 queued\r\n")
+            elif verb == "QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+        writer.close()
+
+
+async def test_monitoring_and_backup_profiles(stack: Stack) -> None:
+    """Not started by the plain ``up``; with ``--profile monitoring`` Prometheus scrapes
+    the controller (target up) and Alertmanager mails an alert through the SMTP server;
+    ``--profile backup run --rm backup now`` writes an encrypted dump (and the sounds)
+    into the off-host target, which the test's age key opens."""
+    assert not stack.compose("ps", "-q", "prometheus", "alertmanager", "backup").strip(), (
+        "a profile service was started by the plain `docker-compose up`"
+    )
+    inbox = _Inbox()
+    smtp_port = int(stack.env["IVR_ALERT_SMTP_HOST"].rsplit(":", 1)[1])
+    server = await asyncio.start_server(inbox.session, "127.0.0.1", smtp_port)
+    try:
+        t = time.monotonic()
+        try:
+            stack.compose("--profile", "monitoring", "up", "-d", "prometheus", "alertmanager")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{stack.logs(('monitoring-config',))}") from None
+        _wait_healthy(stack, ("prometheus", "alertmanager"), timeout=300)
+        log(f"profile monitoring up and healthy in {time.monotonic() - t:.0f} s")
+        prometheus = f"http://127.0.0.1:{stack.env['IVR_PROMETHEUS_PORT']}"
+        alertmanager = f"http://127.0.0.1:{stack.env['IVR_ALERTMANAGER_PORT']}"
+        controller = f"http://127.0.0.1:{stack.env['IVR_METRICS_PORT']}/"
+        targets: list[dict[str, Any]] = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            deadline = time.monotonic() + 180
+            up = False
+            while time.monotonic() < deadline and not up:
+                async with http.get(f"{prometheus}/api/v1/targets") as r:
+                    targets = (await r.json())["data"]["activeTargets"]
+                up = any(
+                    t["labels"].get("job") == "ivr-controller"
+                    and t["scrapeUrl"].startswith(controller)
+                    and t["health"] == "up"
+                    for t in targets
+                )
+                if not up:
+                    await asyncio.sleep(3)
+            assert up, (
+                f"Prometheus does not scrape the controller as up: {targets}\n"
+                f"{stack.logs(('prometheus',))}"
+            )
+            log("Prometheus scrapes the controller: up")
+            alert = [
+                {
+                    "labels": {"alertname": "IvrDeployTest", "severity": "warning"},
+                    "annotations": {"summary": "alert from the deployment test"},
+                }
+            ]
+            async with http.post(f"{alertmanager}/api/v2/alerts", json=alert) as r:
+                assert r.status == 200, f"Alertmanager refused the alert: {await r.text()}"
+        deadline = time.monotonic() + 180  # group_wait is 30 s
+        while time.monotonic() < deadline and not any("IvrDeployTest" in m for m in inbox.messages):
+            await asyncio.sleep(2)
+        mail = next((m for m in inbox.messages if "IvrDeployTest" in m), None)
+        assert mail is not None, (
+            f"no alert mail reached the SMTP server ({len(inbox.messages)} other mails)\n"
+            f"{stack.logs(('alertmanager',))}"
+        )
+        assert "To: operators@deploytest.invalid" in mail, mail[:2000]
+        assert "Subject: [myna-ivr] FIRING IvrDeployTest" in mail, mail[:2000]
+        log("an alert reached the SMTP server through Alertmanager")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    out = stack.compose("--profile", "backup", "run", "--rm", "-T", "backup", "now", timeout=600)
+    offsite = Path(stack.env["IVR_BACKUP_TARGET"])
+    dumps = sorted(offsite.glob("myna-ivr-*.dump.age"))
+    assert dumps, f"no encrypted dump in the off-host target {offsite}:\n{out}"
+    assert sorted(offsite.glob("myna-ivr-*.files.tar.age")), f"no sounds archive:\n{out}"
+    assert (Path(stack.env["IVR_BACKUP_DIR"]) / dumps[-1].name).is_file(), "no local copy"
+    assert dumps[-1].read_bytes().startswith(b"age-encryption.org/v1"), "not age-encrypted"
+    plain = subprocess.run(
+        ["age", "-d", "-i", str(stack.dir / "backup.key"), str(dumps[-1])],
+        capture_output=True,
+        timeout=120,
+    )
+    assert plain.returncode == 0, f"the test key does not open it: {plain.stderr!r}"
+    assert plain.stdout.startswith(b"PGDMP"), "the decrypted file is not a pg_dump archive"
+    log(f"backup service: {dumps[-1].name} in the off-host target, opened by the key")
