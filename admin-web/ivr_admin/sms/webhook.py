@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from ivr.config import ConfigError, webhook_rules
+from ivr.config import ConfigError
+from ivr.config_rules import webhook_rules
 from ivr.sms.plugin import make_gateway
 from ivr.sms.webhook import delivery_handler
 
