@@ -16,9 +16,9 @@ from ivr.ari.client import AriClient
 from ivr.dev.postgres import free_port
 from ivr.flow.loader import load_default_flow
 from ivr.log import TOKYO
-from ivr.stats import flowinfo, queries
+from ivr.stats import calllog, flowinfo, queries
+from ivr.stats.calllog import CallFilter
 from ivr.stats.heartbeat import ari_probe
-from ivr.stats.queries import CallFilter
 from tests.unit.test_stats_rollup import (
     DEFAULT_DIGEST,
     MAIN_PATH,
@@ -91,8 +91,8 @@ async def test_call_log_filters_and_pages(db: asyncpg.Connection) -> None:
     await record_call(db, started=NOON - timedelta(days=1), keys=())
     day = NOON.date()
 
-    async def log(**kw: object) -> list[queries.LogRow]:
-        return await queries.call_log(db, CallFilter(**kw), limit=100)  # type: ignore[arg-type]
+    async def log(**kw: object) -> list[calllog.LogRow]:
+        return await calllog.call_log(db, CallFilter(**kw), limit=100)  # type: ignore[arg-type]
 
     assert len(await log()) == 10
     assert len(await log(start=day, end=day)) == 9
@@ -106,7 +106,7 @@ async def test_call_log_filters_and_pages(db: asyncpg.Connection) -> None:
     seen: list[str] = []
     before = None
     while True:
-        page = await queries.call_log(db, CallFilter(), before=before, limit=3)
+        page = await calllog.call_log(db, CallFilter(), before=before, limit=3)
         if not page:
             break
         seen += [r.channel_id for r in page]

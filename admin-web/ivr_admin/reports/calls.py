@@ -11,7 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from ivr.log import TOKYO
-from ivr.stats import model, queries
+from ivr.stats import calllog, model
 
 from .. import numbers, render
 from ..db import connection
@@ -33,7 +33,7 @@ def _before(query: Any) -> tuple[datetime, str] | None:
         return None
 
 
-def _shown(row: queries.LogRow, full: bool) -> dict[str, Any]:
+def _shown(row: calllog.LogRow, full: bool) -> dict[str, Any]:
     return {
         "row": row,
         "caller": numbers.shown(row.caller, full),
@@ -55,13 +55,13 @@ async def _page(request: web.Request, full: bool) -> web.Response:
     today = datetime.now(TOKYO).date()
     async with connection(request) as conn:
         try:
-            rows = await queries.call_log(conn, f, before=before, limit=PAGE_SIZE + 1)
+            rows = await calllog.call_log(conn, f, before=before, limit=PAGE_SIZE + 1)
         except asyncpg.QueryCanceledError:
             raise filters.RangeError(
                 "この条件に合う通話を探すのに時間がかかりすぎました。"
                 "期間を短くするか、条件を変えてください。"
             ) from None
-        options = await queries.known_options(conn, today - timedelta(days=400))
+        options = await calllog.known_options(conn, today - timedelta(days=400))
         if full:
             # Whoever sees whole numbers, and which, is on record.
             await numbers.audit_full_view(

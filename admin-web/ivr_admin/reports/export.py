@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from ivr.log import TOKYO
-from ivr.stats import model, queries
+from ivr.stats import calllog, model
 
 from .. import numbers
 from ..db import connection
@@ -45,7 +45,7 @@ def _time(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(TOKYO).strftime("%Y/%m/%d %H:%M:%S")
 
 
-def row_values(r: queries.LogRow, full: bool) -> list[str]:
+def row_values(r: calllog.LogRow, full: bool) -> list[str]:
     return [
         _time(r.started_at),
         _time(r.ended_at),
@@ -88,7 +88,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
         try:
             await response.write(b"\xef\xbb\xbf" + _take(buffer))
             async with conn.transaction(readonly=True):
-                async for row in queries.export_rows(conn, f, FETCH):
+                async for row in calllog.export_rows(conn, f, FETCH):
                     writer.writerow(row_values(row, full))
                     count += 1
                     if count % FLUSH == 0:

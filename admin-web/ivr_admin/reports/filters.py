@@ -9,7 +9,7 @@ from typing import Any
 
 from ivr.log import TOKYO
 from ivr.stats import model
-from ivr.stats.queries import CallFilter
+from ivr.stats.calllog import CallFilter
 
 from ..errors import BadRequest
 
