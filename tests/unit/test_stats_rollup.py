@@ -457,3 +457,29 @@ async def test_calendar_state_filled_from_the_calendar_then_in_service(
         0,
         None,
     )
+
+
+async def test_a_refresh_reads_only_its_own_calls_events(db: asyncpg.Connection) -> None:
+    """Every write of a call's record refreshes its facts: that must read the call's own
+    events, not aggregate every call's (which took seconds a call at 5 million events).
+    Counted with PostgreSQL's per-transaction tuple counters; sequential scans are
+    disabled so that the size of a test table cannot hide a whole-table read."""
+    calls = [await record_call(db) for _ in range(30)]
+    own = await db.fetchval("SELECT count(*) FROM call_events WHERE call_id = $1", calls[0].id)
+    everyone = await db.fetchval("SELECT count(*) FROM call_events")
+    assert everyone >= 30 * own > 0
+    # Rows a sequential or bitmap scan read, and entries an index scan returned.
+    read = """SELECT pg_stat_get_xact_tuples_returned('call_events'::regclass)
+                     + pg_stat_get_xact_tuples_fetched('call_events'::regclass)
+                     + pg_stat_get_xact_tuples_returned('call_events_pkey'::regclass)"""
+    async with db.transaction():
+        await db.execute("SET LOCAL enable_seqscan = off")
+        before = await db.fetchval(read)
+        fact = await db.fetchrow(
+            "SELECT * FROM stats_compute(ARRAY[$1::text])", calls[0].channel_id
+        )
+        after = await db.fetchval(read)
+    assert fact is not None and fact["options"] == ["main_menu:1"]
+    # Its own rows, counted up to twice (index entry and heap row): 12 here. The
+    # whole-table aggregation this replaced counted 85.
+    assert after - before <= 3 * own, (after - before, own, everyone)
