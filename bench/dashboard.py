@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import re
 import statistics
 import sys
@@ -161,10 +162,14 @@ def _ms(samples: list[float]) -> str:
     )
 
 
-async def timed(repeat: int, action: Callable[[], Awaitable[object]]) -> list[float]:
+async def timed(
+    repeat: int, action: Callable[[], Awaitable[object]], pause: float = 0.0
+) -> list[float]:
+    """``pause``: seconds left between samples, not timed."""
     await action()  # warm-up: plans and caches, as on a site that is in use
     samples = []
     for _ in range(repeat):
+        await asyncio.sleep(pause)
         started = time.perf_counter()
         await action()
         samples.append(time.perf_counter() - started)
@@ -199,6 +204,27 @@ async def measure(dsn: str, repeat: int) -> list[tuple[str, list[float]]]:
                 await timed(repeat, lambda: queries.snapshot(conn, now)),
             )
         )
+        # The write side: every write of a call's record (and every CEL summary)
+        # recomputes that call's facts in its trigger, so this is paid per record.
+        keys = [
+            r["channel_id"]
+            for r in await conn.fetch(
+                """SELECT c.channel_id FROM calls c
+                   WHERE c.id IN (SELECT call_id FROM call_events TABLESAMPLE SYSTEM (1)
+                                  LIMIT $1)""",
+                repeat + 1,
+            )
+        ]
+        picks = itertools.cycle(keys)
+        results.append(
+            (
+                "facts of one call (each record write)",
+                await timed(
+                    repeat,
+                    lambda: conn.fetch("SELECT * FROM stats_compute(ARRAY[$1::text])", next(picks)),
+                ),
+            )
+        )
     finally:
         await conn.close()
 
@@ -221,9 +247,10 @@ async def measure(dsn: str, repeat: int) -> list[tuple[str, list[float]]]:
 
                 return fetch
 
+            export = f"/reports/export.csv?from={last_month}&to={month - timedelta(days=1)}"
+
             async def first_byte() -> object:
-                path = f"/reports/export.csv?from={last_month}&to={month - timedelta(days=1)}"
-                async with http.get(site + path) as r:
+                async with http.get(site + export) as r:
                     return await r.content.readany()
 
             pages = [
@@ -241,13 +268,29 @@ async def measure(dsn: str, repeat: int) -> list[tuple[str, list[float]]]:
             ]
             for name, path in pages:
                 results.append((name, await timed(repeat, get(path))))
-            results.append(("CSV export, first byte (a month)", await timed(20, first_byte)))
-            started = time.perf_counter()
-            async with http.get(
-                f"{site}/reports/export.csv?from={last_month}&to={month - timedelta(days=1)}"
-            ) as r:
-                body = await r.read()
-            seconds = time.perf_counter() - started
+            # Each sample stops its download after the first bytes; the pause gives the
+            # server the moment it takes to notice, so the next sample is not queued
+            # behind the last one's rows (staff do not start twenty exports a second).
+            results.append(
+                ("CSV export, first byte (a month)", await timed(20, first_byte, pause=0.5))
+            )
+
+            async def whole_month() -> tuple[bytes, float]:
+                started = time.perf_counter()
+                async with http.get(site + export) as r:
+                    body = await r.read()
+                return body, time.perf_counter() - started
+
+            # Staff keep working while someone downloads a month: the live figures and
+            # the call log are timed while that export streams from the same process.
+            download = asyncio.create_task(whole_month())
+            await asyncio.sleep(1)
+            for name, path in (
+                ("GET /api/dashboard during an export", "/api/dashboard"),
+                ("GET /calls (newest 50) during an export", "/calls"),
+            ):
+                results.append((name, await timed(min(repeat, 50), get(path))))
+            body, seconds = await download
             rows = body.count(b"\r\n") - 1
             print(
                 f"  CSV export of {last_month:%Y-%m}: {rows:,} rows in {seconds:.1f} s "

@@ -5,6 +5,7 @@ administrator; an administrator's export (whole numbers) is audit-logged."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import datetime
@@ -38,7 +39,10 @@ HEADERS = (
     "通話ID",
 )
 FETCH = 2000  # rows fetched per round trip by the cursor
-FLUSH = 500  # rows per write to the client
+# Rows per write to the client. A row costs ~0.04 ms of Python to format, and a write
+# that fits the buffer never yields, so each flush also hands the event loop back:
+# one long export must not stall the dashboard's live updates for everyone else.
+FLUSH = 200
 
 
 def _time(value: datetime | None) -> str:
@@ -93,6 +97,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
                     count += 1
                     if count % FLUSH == 0:
                         await response.write(_take(buffer))
+                        await asyncio.sleep(0)
             await response.write(_take(buffer))
             await response.write_eof()
         except ConnectionResetError:  # the browser stopped the download
