@@ -17,7 +17,7 @@ from ivr.ari.client import AriClient
 from ivr.ari.connection import AriConnection
 from ivr.ari.events import Channel
 from ivr.calendar.ahead import build_ahead
-from ivr.calendar.facts import facts_at
+from ivr.calendar.facts import FactsOfTheMinute, facts_at
 from ivr.calendar.inservice import CalendarKind
 from ivr.calendar.model import Calendar
 from ivr.call.context import caller_of
@@ -106,11 +106,12 @@ class Controller:
         self.started = False  # connected and serving (a stop before that just exits)
 
     def _make_session(self, client: AriClient, transfers: TransferService) -> SessionFactory:
+        facts = FactsOfTheMinute()
         services = CallServices(
             client,
             self.recorder,
             self.flows,
-            lambda moment: facts_at(self.calendar.current, moment),
+            lambda moment: facts(self.calendar.current, moment),
             self.settings.controller.watchdog_seconds,
             transfers,
             self.sms.requester,
