@@ -33,7 +33,7 @@ from ivr.store import spool
 
 # The row types and their serialisation live in ivr.store.rows; these names stay
 # importable from here.
-from ivr.store.rows import CallRow, EventRow, Record, from_json, to_json
+from ivr.store.rows import CallRow, EventRow, Record, execute_all, from_json, to_json
 from ivr.store.rows import execute as _execute
 
 __all__ = [
@@ -322,8 +322,7 @@ class CallRecorder:
         dead: list[str] = []
         try:
             async with conn.transaction():
-                for rec in records:
-                    await _execute(conn, rec)
+                await execute_all(conn, records)
         except Exception as e:
             if not refused(e):
                 raise

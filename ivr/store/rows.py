@@ -92,16 +92,40 @@ def from_json(line: str) -> Record:
     return EventRow(**d)
 
 
-async def execute(conn: asyncpg.Connection, rec: Record) -> None:
-    """Store one record; idempotent (a call row upserted unless a higher ``rev`` is
-    stored, an event keyed by (call, seq))."""
+def _args(rec: Record) -> tuple[Any, ...]:
     if isinstance(rec, CallRow):
-        await conn.execute(
-            _UPSERT_CALL,
+        return (
             *(rec.id, rec.channel_id, rec.caller, rec.dialled, rec.started_at, rec.answered_at),
             *(rec.ended_at, rec.digits, list(rec.path), rec.last_node, rec.outcome),
             *(rec.flow_version, rec.rev, rec.flow_digest, rec.note),
         )
-    else:
-        detail = json.dumps(rec.detail, ensure_ascii=False)
-        await conn.execute(_INSERT_EVENT, rec.call_id, rec.seq, rec.at, rec.kind, rec.node, detail)
+    detail = json.dumps(rec.detail, ensure_ascii=False)
+    return (rec.call_id, rec.seq, rec.at, rec.kind, rec.node, detail)
+
+
+def _sql(rec: Record) -> str:
+    return _UPSERT_CALL if isinstance(rec, CallRow) else _INSERT_EVENT
+
+
+async def execute(conn: asyncpg.Connection, rec: Record) -> None:
+    """Store one record; idempotent (a call row upserted unless a higher ``rev`` is
+    stored, an event keyed by (call, seq))."""
+    await conn.execute(_sql(rec), *_args(rec))
+
+
+async def execute_all(conn: asyncpg.Connection, records: list[Record]) -> None:
+    """Store records in their order, each run of one kind pipelined in one round trip
+    (``executemany``): a round trip per record cost the controller a seventh of its CPU
+    at 600 calls (``make bench --profile``). Call inside a transaction: a refusal
+    anywhere fails the whole batch, as record-by-record writing would."""
+    start = 0
+    while start < len(records):
+        end = start + 1
+        while end < len(records) and type(records[end]) is type(records[start]):
+            end += 1
+        if end - start == 1:
+            await execute(conn, records[start])
+        else:
+            sql = _sql(records[start])
+            await conn.executemany(sql, [_args(r) for r in records[start:end]])
+        start = end

@@ -285,15 +285,15 @@ async def test_writer_survives_unexpected_errors(
     database_dsn: str, db: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unexpected exception in the writer is logged and retried; the task never dies."""
-    real = calls._execute
+    real = calls.execute_all
     failures = [RuntimeError("boom"), KeyError("x")]
 
-    async def flaky(conn: asyncpg.Connection, rec: calls.Record) -> None:
+    async def flaky(conn: asyncpg.Connection, records: list[calls.Record]) -> None:
         if failures:
             raise failures.pop(0)
-        await real(conn, rec)
+        await real(conn, records)
 
-    monkeypatch.setattr(calls, "_execute", flaky)
+    monkeypatch.setattr(calls, "execute_all", flaky)
     rec = CallRecorder(database_dsn, tmp_path)
     task = asyncio.create_task(rec.run())
     row, _event = _call()
