@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -44,6 +45,7 @@ import asyncpg
 
 from bench.latency import Usage, dtmf_to_prompt, kill_sipp_children, percentile, usage
 from bench.native import NUMBER, dialplan, first_menu, install, media_of
+from bench.profile import Profiler
 from ivr.dev import postgres
 from ivr.dev.asterisk import Instance, load_install
 from ivr.dev.call import prompt_ms
@@ -73,6 +75,9 @@ class Run:
     controller_cpu: float | None
     controller_rss_mb: float | None
     db_lag_s: float | None
+    postgres_cpu: float | None = 0.0  # every postgres process (the server is otherwise idle)
+    sipp_cpu: float = 0.0
+    machine_cpu: float = 0.0  # all cores together, % of one core (200 = two cores busy)
 
     def p(self, q: float) -> float:
         return percentile(self.dtmf_ms, q) if self.dtmf_ms else float("nan")
@@ -123,6 +128,7 @@ class Column:
     name: str
     number: str
     steps: list[Level] = field(default_factory=list)
+    profile: list[str] = field(default_factory=list)
 
     def capacity(self, pause_ms: float) -> int:
         best = 0
@@ -171,6 +177,33 @@ def _tree_usage(pid: int) -> Usage:
             continue
         total = Usage(total.cpu_s + u.cpu_s, total.rss_kb + u.rss_kb, total.peak_kb + u.peak_kb)
     return total
+
+
+def _named_cpu(name: str) -> float:
+    """CPU seconds of every live process called ``name`` (PostgreSQL's backends keep
+    running: the controller's connections are long-lived)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.find("(") + 1 : text.rfind(")")] == name:
+            fields = text.rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores spent not idle (``/proc/stat``)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
 
 
 def _sipp_command(port: int, number: str, scen: Path, calls: int, ramp: float) -> list[str]:
@@ -273,7 +306,13 @@ async def _recorded(dsn: str, since: float, expected: int, timeout: float = 60.0
 
 
 async def one_run(
-    stack: Stack, column: Column, steps: list[Step], calls: int, ramp: float, listen_ms: int
+    stack: Stack,
+    column: Column,
+    steps: list[Step],
+    calls: int,
+    ramp: float,
+    listen_ms: int,
+    profile: Profiler | None = None,
 ) -> Run:
     inst = stack.asterisk
     assert inst.process is not None and stack.controller is not None
@@ -283,7 +322,11 @@ async def one_run(
         scen.write_text(scenario(CALLER, steps, work, "caller_bye", listen_ms))
         log_from = len(inst.log_text())
         started_epoch = time.time() - 1
+        if profile is not None:
+            # Sample the busy middle: from the end of the ramp to the last hang-ups.
+            await profile.start(ramp + (steps[0].wait_ms + listen_ms) / 1000)
         ast0, ctl0 = usage(inst.process.pid), _tree_usage(stack.controller.pid)
+        pg0, sipp0, busy0 = _named_cpu("postgres"), _children_cpu(), _machine_busy()
         t0 = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *_sipp_command(inst.sip_port, column.number, scen, calls, ramp),
@@ -294,6 +337,9 @@ async def one_run(
         await proc.wait()
         wall = time.monotonic() - t0
         ast1, ctl1 = usage(inst.process.pid), _tree_usage(stack.controller.pid)
+        pg1, sipp1, busy1 = _named_cpu("postgres"), _children_cpu(), _machine_busy()
+        if profile is not None:
+            column.profile = await profile.stop()
         ok, failed = _sipp_counts(work)
         lag = None
         if column.number == OURS_NUMBER:
@@ -310,6 +356,10 @@ async def one_run(
             controller_cpu=100 * (ctl1.cpu_s - ctl0.cpu_s) / wall if ours else None,
             controller_rss_mb=ctl1.rss_kb / 1024 if ours else None,
             db_lag_s=lag,
+            # A backend that exits during the run takes its CPU seconds with it.
+            postgres_cpu=100 * (pg1 - pg0) / wall if pg1 >= pg0 else None,
+            sipp_cpu=100 * (sipp1 - sipp0) / wall,
+            machine_cpu=100 * (busy1 - busy0) / wall,
         )
         await _channels_gone(inst)
         return run
@@ -331,7 +381,7 @@ def prepare_native(inst: Instance, flow: Flow) -> None:
 
 
 async def compare(
-    concurrency: list[int], repeats: int, ramp: float, listen_ms: int
+    concurrency: list[int], repeats: int, ramp: float, listen_ms: int, profile_at: int | None
 ) -> tuple[list[Column], float, str]:
     flow = load_default_flow()
     pause_ms = flow.settings.pause_after_input * 1000
@@ -362,8 +412,12 @@ async def compare(
         idle_rss = "?"
         for column in (native, ours):
             if column is ours and stack.controller is not None:
-                # At rest after the native column: the speech worker that built the
-                # prompts has had prompts.worker_idle_seconds to exit.
+                # At rest: the speech worker that built the prompts exits after
+                # prompts.worker_idle_seconds (60 s by default) with nothing to do.
+                pid = stack.controller.pid
+                deadline = time.monotonic() + 120
+                while _speech_worker(pid) and time.monotonic() < deadline:
+                    await asyncio.sleep(1)
                 rest = _tree_usage(stack.controller.pid)
                 worker = "running" if _speech_worker(stack.controller.pid) else "not running"
                 idle_rss = f"{rest.rss_kb / 1024:.0f} MB (speech worker {worker})"
@@ -374,7 +428,14 @@ async def compare(
                     print(
                         f"{column.name}: {calls} calls at once, run {i + 1}/{repeats}", flush=True
                     )
-                    step.runs.append(await one_run(stack, column, steps, calls, ramp, listen_ms))
+                    profiler = None
+                    if calls == profile_at and i == 0:
+                        ctl = stack.controller.pid if column is ours and stack.controller else None
+                        out = Path("bench-profile") / f"{column.name}-{calls}"
+                        profiler = Profiler(out.absolute(), inst, ctl)
+                    step.runs.append(
+                        await one_run(stack, column, steps, calls, ramp, listen_ms, profiler)
+                    )
                 if not step.ok(pause_ms):
                     break
         return [native, ours], pause_ms, idle_rss
@@ -402,11 +463,12 @@ def report(columns: list[Column], pause_ms: float, idle_rss: str) -> str:
         f"DTMF→prompt includes the flow's {pause_ms:.0f} ms pause; cells: median [min–max] "
         f"over the runs; capacity: no failed call and p99 ≤ pause + {SLACK_MS:.0f} ms.",
         f"controller at rest, before its column (speech worker included): {idle_rss}",
+        f"CPU in % of one core; all CPU%: the whole machine ({os.cpu_count()} cores).",
     ]
     head = (
         f"{'column':<7} {'calls':>5} {'runs':>4} {'failed':>6} {'p50':>14} {'p95':>14} "
         f"{'p99':>18} {'setup p50/p99':>14} {'ast CPU%':>14} {'ctl CPU%':>12} "
-        f"{'ctl MB':>7} {'db lag s':>9}"
+        f"{'ctl MB':>7} {'db lag s':>9} {'pg CPU%':>12} {'SIPp CPU%':>12} {'all CPU%':>14}"
     )
     out += [head, "-" * len(head)]
     for col in columns:
@@ -417,7 +479,9 @@ def report(columns: list[Column], pause_ms: float, idle_rss: str) -> str:
                 f"{sum(r.failed for r in s.runs):>6} {_cell(s, 'p50'):>14} {_cell(s, 'p95'):>14} "
                 f"{_cell(s, 'p99'):>18} {setup:>14} {_cell(s, 'asterisk_cpu'):>14} "
                 f"{_cell(s, 'controller_cpu'):>12} {_cell(s, 'controller_rss_mb'):>7} "
-                f"{_cell(s, 'db_lag_s', '{:.2f}'):>9}" + ("" if s.ok(pause_ms) else "  ← fails")
+                f"{_cell(s, 'db_lag_s', '{:.2f}'):>9} {_cell(s, 'postgres_cpu'):>12} "
+                f"{_cell(s, 'sipp_cpu'):>12} {_cell(s, 'machine_cpu'):>14}"
+                + ("" if s.ok(pause_ms) else "  ← fails")
             )
     native, ours = columns
     cn, co = native.capacity(pause_ms), ours.capacity(pause_ms)
@@ -439,12 +503,16 @@ def report(columns: list[Column], pause_ms: float, idle_rss: str) -> str:
     return "\n".join(out)
 
 
-async def main_async(concurrency: list[int], repeats: int, ramp: float, listen_ms: int) -> int:
+async def main_async(
+    concurrency: list[int], repeats: int, ramp: float, listen_ms: int, profile_at: int | None
+) -> int:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        columns, pause_ms, idle_rss = await compare(concurrency, repeats, ramp, listen_ms)
+        columns, pause_ms, idle_rss = await compare(
+            concurrency, repeats, ramp, listen_ms, profile_at
+        )
     except asyncio.CancelledError:
         print("bench stopped before the end; everything it started is stopped", file=sys.stderr)
         return 1
@@ -452,6 +520,10 @@ async def main_async(concurrency: list[int], repeats: int, ramp: float, listen_m
         print(f"bench could not run: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(report(columns, pause_ms, idle_rss))
+    for col in columns:
+        if col.profile:
+            print(f"\nprofile of {col.name}'s first run at {profile_at} calls (bench-profile/):")
+            print("\n".join(col.profile))
     return 0
 
 
@@ -465,6 +537,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="runs per step (default 3)")
     p.add_argument("--ramp", type=float, default=5.0, help="seconds to start a step's calls")
     p.add_argument("--listen", type=float, default=10.0, help="seconds of guidance heard")
+    p.add_argument(
+        "--profile",
+        type=int,
+        metavar="CALLS",
+        help="profile the first run of this step (py-spy on the controller, Asterisk's "
+        "task processors); printed at the end, raw files in bench-profile/",
+    )
     a = p.parse_args(argv)
     try:
         steps = sorted({int(s) for s in a.steps.split(",") if s.strip()})
@@ -473,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     if not steps or steps[0] < 1 or a.repeats < 1:
         p.error("--steps and --repeats must be at least 1")
     try:
-        return asyncio.run(main_async(steps, a.repeats, a.ramp, int(a.listen * 1000)))
+        return asyncio.run(main_async(steps, a.repeats, a.ramp, int(a.listen * 1000), a.profile))
     except KeyboardInterrupt:
         print("bench interrupted", file=sys.stderr)
         return 130
