@@ -41,6 +41,7 @@ import pytest
 
 from ivr.dev.sipp import Step, place_call
 from ivr.log import TOKYO
+from tests.smtpinbox import Inbox
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "myna-ivr-deploytest"
@@ -459,36 +460,6 @@ async def test_killed_controller_is_restarted_and_calls_work(stack: Stack) -> No
     await _call_recorded(stack, "call after the restart")
 
 
-class _Inbox:
-    """A minimal SMTP server on loopback keeping every message (the city's SMTP server)."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 inbox.test ESMTP\r\n")
-        while line := await reader.readline():
-            verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                writer.write(b"250-inbox.test\r\n250 8BITMIME\r\n")
-            elif verb == "DATA":
-                writer.write(b"354 go ahead\r\n")
-                await writer.drain()
-                body = []
-                while (chunk := await reader.readline()) not in (b".\r\n", b""):
-                    body.append(chunk.decode(errors="replace"))
-                self.messages.append("".join(body))
-                writer.write(b"250 queued\r\n")
-            elif verb == "QUIT":
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                break
-            else:
-                writer.write(b"250 ok\r\n")
-            await writer.drain()
-        writer.close()
-
-
 async def test_monitoring_and_backup_profiles(stack: Stack) -> None:
     """Not started by the plain ``up``; with ``--profile monitoring`` Prometheus scrapes
     the controller (target up) and Alertmanager mails an alert through the SMTP server;
@@ -497,7 +468,7 @@ async def test_monitoring_and_backup_profiles(stack: Stack) -> None:
     assert not stack.compose("ps", "-q", "prometheus", "alertmanager", "backup").strip(), (
         "a profile service was started by the plain `docker-compose up`"
     )
-    inbox = _Inbox()
+    inbox = Inbox()
     smtp_port = int(stack.env["IVR_ALERT_SMTP_HOST"].rsplit(":", 1)[1])
     server = await asyncio.start_server(inbox.session, "127.0.0.1", smtp_port)
     try:

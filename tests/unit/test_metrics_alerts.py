@@ -16,6 +16,7 @@ import pytest
 
 from ivr.dev.postgres import free_port
 from ivr.metrics import opsconf
+from tests.smtpinbox import Inbox
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 ENV = {
@@ -70,43 +71,10 @@ def test_rendered_configuration_passes_promtool_and_amtool(tmp_path: Path) -> No
         opsconf.write(tmp_path / "x", {k: v for k, v in ENV.items() if k != "IVR_ALERT_EMAIL_TO"})
 
 
-class Inbox:
-    """A minimal SMTP server on loopback that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-        self.arrived = asyncio.Event()
-        self.port = 0
-
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 inbox.test ESMTP\r\n")
-        while line := await reader.readline():
-            verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                writer.write(b"250-inbox.test\r\n250 8BITMIME\r\n")
-            elif verb == "DATA":
-                writer.write(b"354 go ahead\r\n")
-                await writer.drain()
-                body = []
-                while (chunk := await reader.readline()) not in (b".\r\n", b""):
-                    body.append(chunk.decode(errors="replace"))
-                self.messages.append("".join(body))
-                self.arrived.set()
-                writer.write(b"250 queued\r\n")
-            elif verb == "QUIT":
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                break
-            else:
-                writer.write(b"250 ok\r\n")
-            await writer.drain()
-        writer.close()
-
-
 @pytest.fixture
 async def inbox() -> AsyncIterator[Inbox]:
     box = Inbox()
-    server = await asyncio.start_server(box._session, "127.0.0.1", 0)
+    server = await asyncio.start_server(box.session, "127.0.0.1", 0)
     box.port = server.sockets[0].getsockname()[1]
     yield box
     server.close()
